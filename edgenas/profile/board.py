@@ -1,0 +1,154 @@
+"""Board side: time an ops bundle on the target's runtime and write a latency table.
+
+Needs numpy and the backend's runtime (onnxruntime, or TensorRT), never torch. Resumable: measured
+rounds are checkpointed to ``<out>.partial.json`` every few seconds and picked up by the next run.
+"""
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from ..errors import EdgenasError
+from ..runtime import make_runner
+from ..runtime.device import fingerprint, software_versions
+from ..runtime.timing import measure_interleaved, stats
+from ..util.io import atomic_write_json, sha256_file
+from ..util.progress import progress
+from .calibrate import fit_calibration
+from .table import LatencyTable
+
+BUNDLE_SCHEMA = "edgenas.ops_bundle/1"
+
+
+def load_manifest(bundle_dir) -> Dict[str, Any]:
+    path = Path(bundle_dir) / "manifest.json"
+    if not path.is_file():
+        raise EdgenasError("{} is not an ops bundle (no manifest.json); plan one on the host with: "
+                           "edgenas profile plan --target T --space S --bundle {}".format(bundle_dir, bundle_dir))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise EdgenasError("{} is corrupt or truncated; re-plan the bundle".format(path))
+    if not isinstance(manifest, dict) or manifest.get("schema") != BUNDLE_SCHEMA:
+        raise EdgenasError("{} has schema {!r}; this edgenas reads '{}'".format(path, manifest.get("schema") if isinstance(manifest, dict) else None, BUNDLE_SCHEMA))
+    return manifest
+
+
+def verify_bundle(bundle_dir, manifest: Dict[str, Any]) -> None:
+    """Every file must exist and match its sha256, so a half-copied bundle fails before timing starts."""
+    root = Path(bundle_dir)
+    items = [(o["file"], o["sha256"], "op '{}'".format(o["key"])) for o in manifest["ops"]]
+    items += [(n["file"], n["sha256"], "network {}".format(n["name"])) for n in manifest["networks"]]
+    items.append((manifest["overhead"]["file"], manifest["overhead"]["sha256"], "overhead probe"))
+    for rel, digest, what in items:
+        p = root / rel
+        if not p.is_file():
+            raise EdgenasError("bundle {}: {} is missing ({}); copy the whole bundle again or re-plan it".format(bundle_dir, rel, what))
+        if sha256_file(p) != digest:
+            raise EdgenasError("bundle {}: {} is corrupt (sha256 mismatch, {}); copy the whole bundle again".format(bundle_dir, rel, what))
+
+
+def _check_target(manifest: Dict[str, Any], target) -> None:
+    planned = manifest["target"]
+    if planned["precision"] != target.precision:
+        raise EdgenasError("bundle was planned for {} ({}) but target '{}' is {}; plan a bundle for this target".format(
+            planned["precision"], planned["name"], target.name, target.precision))
+    if planned["name"] != target.name:
+        sys.stderr.write("edgenas: warning: bundle planned for '{}', profiling as '{}'\n".format(planned["name"], target.name))
+
+
+def profile_bundle(bundle_dir, target, out_path, seed: int = 0, show_progress: bool = True,
+                   protocol=None) -> LatencyTable:
+    manifest = load_manifest(bundle_dir)
+    _check_target(manifest, target)
+    verify_bundle(bundle_dir, manifest)
+    protocol = protocol or target.protocol
+    root = Path(bundle_dir)
+    out_path = Path(out_path)
+    partial_path = out_path.with_name(out_path.name + ".partial.json")
+    ident = {"bundle_sha256": manifest["sha256"], "target_sha256": target.sha256, "protocol": protocol.__dict__}
+    samples, elapsed_before = _load_partial(partial_path, ident)
+
+    files = {"overhead": manifest["overhead"]["file"]}
+    files.update({"op:" + o["key"]: o["file"] for o in manifest["ops"]})
+    files.update({"net:" + n["name"]: n["file"] for n in manifest["networks"]})
+    t0 = time.time()
+    runners, calls = [], {}
+    for i, (name, rel) in enumerate(sorted(files.items())):
+        r = make_runner(root / rel, target)
+        r.activate()
+        runners.append(r)
+        calls[name] = r.timed_call(r.random_feed(seed + i))
+    done = sum(len(v) for v in samples.values())
+    if done:
+        sys.stderr.write("edgenas: resuming {}: {} item-rounds already measured\n".format(partial_path, done))
+
+    def checkpoint(s):
+        atomic_write_json(partial_path, dict(ident, elapsed_s=elapsed_before + time.time() - t0, samples=s), indent=None)
+
+    with progress(len(calls) * protocol.rounds, "profile {}".format(target.name), "item-rounds",
+                  disable=not show_progress) as bar:
+        bar.update(done)
+        samples = measure_interleaved(calls, protocol, samples, seed=seed, checkpoint=checkpoint, bar=bar)
+    for r in runners:
+        r.deactivate()
+    table = build_table(manifest, target, protocol, samples, elapsed_before + time.time() - t0)
+    table.save(out_path)
+    if partial_path.exists():
+        partial_path.unlink()
+    return table
+
+
+def _load_partial(path: Path, ident: Dict[str, Any]):
+    if not path.is_file():
+        return {}, 0.0
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        sys.stderr.write("edgenas: warning: {} is unreadable; starting over\n".format(path))
+        return {}, 0.0
+    if any(data.get(k) != v for k, v in ident.items()):
+        raise EdgenasError("{} belongs to another bundle, target or protocol; delete it to start over".format(path))
+    return data.get("samples", {}), float(data.get("elapsed_s", 0.0))
+
+
+def build_table(manifest, target, protocol, samples, elapsed_s: float) -> LatencyTable:
+    st = {k: stats(v) for k, v in samples.items()}
+    overhead = st["overhead"]["median_ms"]
+    entries = {}
+    for o in manifest["ops"]:
+        s = st["op:" + o["key"]]
+        entries[o["key"]] = {"median_ms": round(s["median_ms"], 5), "p90_ms": round(s["p90_ms"], 5),
+                             "spread_pct": round(s["spread_pct"], 2), "noise_pct": round(s["noise_pct"], 2),
+                             "count": s["count"], "rounds": s["rounds"], "params": o["params"], "macs": o["macs"]}
+    sums, measured, nets = [], [], []
+    for n in manifest["networks"]:
+        s = st["net:" + n["name"]]
+        sums.append(sum(entries[k]["median_ms"] - overhead for k in n["ops"]))
+        measured.append(s["median_ms"])
+        nets.append({"name": n["name"], "arch": n["arch"], "measured_ms": round(s["median_ms"], 5),
+                     "p90_ms": round(s["p90_ms"], 5), "noise_pct": round(s["noise_pct"], 2),
+                     "block_sum_ms": round(sums[-1], 5)})
+    cal = fit_calibration(sums, measured, overhead)
+    noises = np.array([e["noise_pct"] for e in entries.values()])
+    header = {
+        "target": target.to_dict(), "target_sha256": target.sha256, "device": fingerprint(),
+        "software": software_versions(), "precision": target.precision, "batch": target.batch,
+        "threads": target.threads, "protocol": dict(protocol.__dict__, statistic="median of round medians",
+                                                      interleaved=True, timer="perf_counter_ns per call"),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "space": manifest["space"], "resolution": manifest["resolution"],
+        "bundle": {"sha256": manifest["sha256"], "n_ops": len(manifest["ops"]), "export": manifest["export"],
+                   "planned": manifest["created"]},
+        "plan_time_s": manifest.get("plan_time_s"), "profiling_time_s": round(elapsed_s, 1),
+        "calibration": cal, "calibration_networks": nets,
+        "noise": {"median_noise_pct": float(np.median(noises)), "p90_noise_pct": float(np.percentile(noises, 90)),
+                  "remeasured": int(sum(e["rounds"] > protocol.rounds for e in entries.values())),
+                  "overhead_ms": overhead},
+    }
+    return LatencyTable(header, entries)

@@ -1,0 +1,53 @@
+"""Board-side code must import and run without torch, on Python 3.8 syntax."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+BOARD_MODULES = ["edgenas.errors", "edgenas.targets", "edgenas.runtime", "edgenas.runtime.ort", "edgenas.runtime.timing",
+                 "edgenas.runtime.device", "edgenas.profile.board", "edgenas.profile.table", "edgenas.profile.calibrate"]
+BOARD_FILES = ["edgenas/errors.py", "edgenas/targets.py", "edgenas/util", "edgenas/runtime", "edgenas/profile/board.py",
+               "edgenas/profile/table.py", "edgenas/profile/calibrate.py", "tools/profile_board.py"]
+BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
+
+
+def test_board_modules_import_with_torch_and_onnx_blocked():
+    code = BLOCK_TORCH + "; ".join("import " + m for m in BOARD_MODULES) + "; print('ok')"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_profile_board_runs_with_torch_blocked(tiny_bundle, tmp_path):
+    bundle, _ = tiny_bundle
+    from .conftest import fast_target
+
+    target = fast_target(tmp_path)
+    out = tmp_path / "t.json"
+    code = (BLOCK_TORCH + "import runpy; sys.argv = ['profile_board.py', {!r}, '--target', {!r}, '--out', {!r}, '--quiet'];"
+            " runpy.run_path('tools/profile_board.py', run_name='__main__')").format(str(bundle), str(target), str(out))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
+    assert res.returncode == 0, res.stderr
+    assert out.is_file() and "calibration" in res.stdout
+
+
+def test_cli_help_works_without_torch():
+    res = subprocess.run([sys.executable, "-c", BLOCK_TORCH + "from edgenas.cli.main import main; main(['--help'])"],
+                         capture_output=True, text=True, cwd=str(ROOT))
+    assert res.returncode == 0 and "profile" in res.stdout, res.stderr
+
+
+def _vermin():
+    local = Path(sys.executable).parent / "vermin"
+    return str(local) if local.exists() else shutil.which("vermin")
+
+
+@pytest.mark.skipif(_vermin() is None, reason="vermin not installed (pip install -e .[dev])")
+def test_board_side_files_need_at_most_python_3_8():
+    res = subprocess.run([_vermin(), "-t=3.8-", "--no-tips", "--violations", "--eval-annotations", *BOARD_FILES],
+                         capture_output=True, text=True, cwd=str(ROOT))
+    assert res.returncode == 0, res.stdout + res.stderr
