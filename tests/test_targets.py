@@ -46,7 +46,7 @@ def test_bad_target_gives_one_line_error(tmp_path, mutate, expected):
 
 
 def test_malformed_yaml_names_the_line(tmp_path):
-    with pytest.raises(EdgenasError, match=r"malformed YAML at line 3: expected):
+    with pytest.raises(EdgenasError, match=r"malformed YAML at line 3: expected"):
         load_target(_write(tmp_path, "name: x\nboard: [unclosed\n"))
 
 

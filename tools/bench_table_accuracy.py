@@ -3,6 +3,9 @@
 
 Measures N random architectures of the table's space end to end on the table's backend, in interleaved
 rounds, twice (two independent passes give the noise floor), and compares them with the prediction.
+The table's own calibration networks are measured in the same rounds as anchors: their ratio to the
+table's figures is the machine's drift since profiling, reported beside the raw accuracy (never in
+place of it).
 
     python tools/bench_table_accuracy.py --table latency_tables/cpu-x86-ort-fp32_mbv3-small_r28.json --n 100 --json OUT.json
 """
@@ -95,17 +98,24 @@ def main(argv=None) -> int:
     G = space.canonical(space.sample(np.random.default_rng(args.seed), args.n))
     predicted = pred.predict(G)
     naive = pred.block_sums(G) + table.calibration["overhead_ms"]
+    anchors = table.header.get("calibration_networks", [])
+    anchor_archs = [space.from_string(n["arch"]) for n in anchors]
+    builds = [(lambda g=g: space.build(space.decode(g))) for g in G] + [(lambda a=a: space.build(a)) for a in anchor_archs]
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
-        with progress(len(G), "export " + target.precision, "nets") as bar:
-            for i, g in enumerate(G):
+        with progress(len(builds), "export " + target.precision, "nets") as bar:
+            for i, build in enumerate(builds):
                 path = Path(tmp) / "a{:04d}.onnx".format(i)
-                export_for_target(lambda g=g: space.build(space.decode(g)), space.input_shape(), path, target, args.seed + i)
+                export_for_target(build, space.input_shape(), path, target, args.seed + i)
                 paths.append(path)
                 bar.update(1)
         a = measure(paths, target, protocol, args.seed, "pass 1")
         b = measure(paths, target, protocol, args.seed + 1, "pass 2")
+    n = len(G)
+    a, b, anchor_now = a[:n], b[:n], (a[n:] + b[n:]) / 2
     measured = (a + b) / 2
+    drift = float(np.median(anchor_now / np.array([x["measured_ms"] for x in anchors]))) if anchors else 1.0
+    drift_err = (predicted * drift - measured) / measured
     err = (predicted - measured) / measured
     naive_err = (naive - measured) / measured
     out = {
@@ -116,18 +126,22 @@ def main(argv=None) -> int:
         "spearman": spearman(predicted, measured),
         "noise_floor_pct": float(100 * np.median(np.abs(a - b) / measured)),
         "noise_p90_pct": float(100 * np.percentile(np.abs(a - b) / measured, 90)),
+        "drift_factor": drift, "within_10pct_drift_corrected": float(np.mean(np.abs(drift_err) <= 0.10)),
+        "mape_drift_corrected": float(100 * np.mean(np.abs(drift_err))),
         "naive_within_10pct": float(np.mean(np.abs(naive_err) <= 0.10)), "naive_mape": float(100 * np.mean(np.abs(naive_err))),
         "naive_ratio_range": [float((naive / measured).min()), float((naive / measured).max())],
         "measured_ms_range": [float(measured.min()), float(measured.max())],
         "protocol": {"rounds": protocol.rounds, "repeat": protocol.repeat, "min_round_ms": protocol.min_round_ms,
                      "passes": 2, "measured": "mean of two interleaved passes"},
         "wall_s": round(time.time() - t0, 1),
+        "per_arch": {"predicted_ms": predicted.round(5).tolist(), "pass1_ms": a.round(5).tolist(),
+                     "pass2_ms": b.round(5).tolist()},
     }
     png = args.plot or (str(Path(args.json).with_suffix(".png")) if args.json else None)
     if png:
         out["plot"] = plot(predicted, measured, naive, png, "{} @{}px, {}".format(space.name, space.resolution, target.name))
     for k in ("n", "within_10pct", "within_5pct", "mape", "max_err_pct", "spearman", "noise_floor_pct",
-              "naive_within_10pct", "naive_mape", "wall_s"):
+              "drift_factor", "within_10pct_drift_corrected", "naive_within_10pct", "naive_mape", "wall_s"):
         v = out[k]
         print("{:<20} {}".format(k, round(v, 4) if isinstance(v, float) else v))
     if args.json:

@@ -14,6 +14,9 @@ COMMANDS = {
     "profile": "edgenas.cli.profile_cmd",
     "predict": "edgenas.cli.predict_cmd",
     "inspect": "edgenas.cli.inspect_cmd",
+    "supernet": "edgenas.cli.supernet_cmd",
+    "search": "edgenas.cli.search_cmd",
+    "extract": "edgenas.cli.model_cmd",
 }
 
 
@@ -23,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="edgenas " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.required = True
-    for name, module in COMMANDS.items():
+    for module in dict.fromkeys(COMMANDS.values()):
         importlib.import_module(module).add_parser(sub)
     return parser
 

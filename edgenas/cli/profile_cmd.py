@@ -14,7 +14,7 @@ def _space_args(p) -> None:
     p.add_argument("--space", default="mbv3-small", help="search space (default: mbv3-small)")
     p.add_argument("--resolution", type=int, help="input resolution (default: the space's)")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option, e.g. width=0.75")
-    p.add_argument("--networks", type=int, default=16, help="reference networks for calibration (default 16)")
+    p.add_argument("--networks", type=int, default=32, help="reference networks for calibration (default 32)")
     p.add_argument("--seed", type=int, default=0)
 
 

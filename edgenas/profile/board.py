@@ -99,6 +99,8 @@ def profile_bundle(bundle_dir, target, out_path, seed: int = 0, show_progress: b
         r.deactivate()
     table = build_table(manifest, target, protocol, samples, elapsed_before + time.time() - t0)
     table.save(out_path)
+    for warning in quality_warnings(table, protocol):
+        sys.stderr.write("edgenas: warning: {}\n".format(warning))
     if partial_path.exists():
         partial_path.unlink()
     return table
@@ -115,6 +117,20 @@ def _load_partial(path: Path, ident: Dict[str, Any]):
     if any(data.get(k) != v for k, v in ident.items()):
         raise EdgenasError("{} belongs to another bundle, target or protocol; delete it to start over".format(path))
     return data.get("samples", {}), float(data.get("elapsed_s", 0.0))
+
+
+def quality_warnings(table: LatencyTable, protocol) -> list:
+    """Signs that the machine was busy or unstable while profiling: the table is still written."""
+    out = []
+    noise, cal = table.header["noise"], table.header["calibration"]
+    if noise["p90_noise_pct"] > protocol.max_spread_pct:
+        out.append("10% of entries still vary more than {:.0f}% between rounds (p90 {:.1f}%); the machine was busy "
+                   "or throttling - stop other work, lock clocks, and profile again".format(
+                       protocol.max_spread_pct, noise["p90_noise_pct"]))
+    if cal["loo_mape_pct"] > 10:
+        out.append("calibration leave-one-out error is {:.1f}%; predictions will be no better than that - "
+                   "profile again on a quiet machine".format(cal["loo_mape_pct"]))
+    return out
 
 
 def build_table(manifest, target, protocol, samples, elapsed_s: float) -> LatencyTable:

@@ -79,7 +79,7 @@ def export_for_target(module_fn, shape, path: Path, target, seed: int, op: bool 
         fp32.unlink()
 
 
-def plan_bundle(space, target, out_dir, n_networks: int = 16, seed: int = 0, show_progress: bool = True) -> Dict[str, Any]:
+def plan_bundle(space, target, out_dir, n_networks: int = 32, seed: int = 0, show_progress: bool = True) -> Dict[str, Any]:
     """Write the bundle for ``space`` on ``target`` into ``out_dir``; files already written by an
     interrupted run with the same spec are reused. Returns the manifest."""
     import torch

@@ -95,8 +95,8 @@ class LatencyTable:
             "entries    {}".format(len(self.entries)),
             "noise      median {:.1f}% / p90 {:.1f}% (robust CV of round medians); {} entries re-measured".format(
                 noise["median_noise_pct"], noise["p90_noise_pct"], noise["remeasured"]),
-            "calibration e2e = {:.3f} x sum(op - {:.4f} ms) + {:.4f} ms over {} networks".format(
-                cal["scale"], cal["overhead_ms"], cal["offset_ms"], cal["n_networks"]),
+            "calibration {}: e2e = {:.3f} x sum(op - {:.4f} ms) + {:.4f} ms over {} networks".format(
+                cal.get("model", "affine"), cal["scale"], cal["overhead_ms"], cal["offset_ms"], cal["n_networks"]),
             "            fit MAPE {:.1f}% (max {:.1f}%), leave-one-out MAPE {:.1f}% (max {:.1f}%); naive sum/e2e {:.2f}-{:.2f}".format(
                 cal["fit_mape_pct"], cal["fit_max_err_pct"], cal["loo_mape_pct"], cal["loo_max_err_pct"],
                 cal["naive_ratio_min"], cal["naive_ratio_max"]),

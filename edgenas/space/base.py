@@ -107,6 +107,25 @@ class Space(abc.ABC):
             p, m = p + dp, m + dm
         return p, m
 
+    def op_stats(self) -> np.ndarray:
+        """(n_ops + 1, 3) float array of params, MACs and activation bytes (input + output, fp32) per op;
+        the last row is zeros for unused slots. Cached."""
+        cached = getattr(self, "_op_stats", None)
+        if cached is None:
+            rows = []
+            for k in self.all_ops():
+                p, m = self.op_cost(k)
+                shape = self.op_input_shape(k)
+                rows.append((p, m, 4.0 * float(np.prod(shape)) * 2))
+            cached = np.vstack([np.array(rows, dtype=float), np.zeros((1, 3))])
+            self._op_stats = cached
+        return cached
+
+    def costs(self, G: np.ndarray) -> Dict[str, np.ndarray]:
+        """Vectorised params, MACs and a peak-activation-memory estimate (bytes) for genotypes ``G``."""
+        st = self.op_stats()[self.op_index_matrix(np.atleast_2d(G))]
+        return {"params": st[..., 0].sum(1), "macs": st[..., 1].sum(1), "peak_act_bytes": st[..., 2].max(1)}
+
     def input_shape(self) -> Tuple[int, ...]:
         return self.op_input_shape(self.all_ops()[0])
 
