@@ -38,3 +38,13 @@ def read_arch(space, text: str) -> Dict[str, Any]:
             return data
         raise EdgenasError("arch file {} must hold {{\"arch\": \"<arch string>\"}} or {{\"stages\": [...]}}".format(p))
     return space.from_string(text)
+
+
+def space_from_args(name: str, args):
+    """The space ``name`` with ``--space-opt`` and ``--resolution`` applied."""
+    from ..space import get_space
+
+    opts = parse_space_opts(getattr(args, "space_opt", None))
+    if getattr(args, "resolution", None) is not None:
+        opts["resolution"] = args.resolution
+    return get_space(name, **opts)

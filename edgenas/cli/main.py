@@ -17,6 +17,9 @@ COMMANDS = {
     "supernet": "edgenas.cli.supernet_cmd",
     "search": "edgenas.cli.search_cmd",
     "extract": "edgenas.cli.model_cmd",
+    "prune": "edgenas.cli.prune_cmd",
+    "export": "edgenas.cli.compress_cmd",
+    "validate": "edgenas.cli.validate_cmd",
 }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import EdgenasError
 from ..targets import load_target
-from .common import parse_space_opts
+from .common import space_from_args
 
 
 def _space_args(p) -> None:
@@ -43,15 +43,6 @@ def add_parser(sub) -> None:
     board.set_defaults(func=run_board)
 
 
-def _space(args):
-    from ..space import get_space
-
-    opts = parse_space_opts(args.space_opt)
-    if args.resolution is not None:
-        opts["resolution"] = args.resolution
-    return get_space(args.space, **opts)
-
-
 def _need(args, *names) -> None:
     missing = ["--" + n for n in names if getattr(args, n) in (None, "")]
     if missing:
@@ -62,7 +53,7 @@ def run_plan(args) -> int:
     from ..profile.bundle import plan_bundle
 
     _need(args, "target")
-    target, space = load_target(args.target), _space(args)
+    target, space = load_target(args.target), space_from_args(args.space, args)
     t0 = time.time()
     m = plan_bundle(space, target, args.bundle, n_networks=args.networks, seed=args.seed, show_progress=not args.quiet)
     print("bundle {}: {} ops + {} reference networks for {} @ {}px, {} ({:.1f} s)".format(
@@ -85,7 +76,7 @@ def run_all(args) -> int:
     from ..profile.bundle import plan_bundle
 
     _need(args, "target", "out")
-    target, space = load_target(args.target), _space(args)
+    target, space = load_target(args.target), space_from_args(args.space, args)
     bundle = Path(args.bundle or Path(".edgenas") / "bundles" / "{}-r{}-{}-{}".format(
         space.name, space.resolution, target.precision, space.sha256[:8]))
     t0 = time.time()

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..space import get_space, list_spaces
-from .common import parse_space_opts
+from .common import space_from_args
 
 
 def add_parser(sub) -> None:
@@ -22,13 +22,6 @@ def add_parser(sub) -> None:
         s.set_defaults(func=func)
 
 
-def _space(args):
-    opts = parse_space_opts(args.space_opt)
-    if args.resolution is not None:
-        opts["resolution"] = args.resolution
-    return get_space(args.name, **opts)
-
-
 def run_list(args) -> int:
     for name in list_spaces():
         s = get_space(name)
@@ -37,7 +30,7 @@ def run_list(args) -> int:
 
 
 def run_show(args) -> int:
-    s = _space(args)
+    s = space_from_args(args.name, args)
     print("space      {} (hash {})".format(s.name, s.sha256[:12]))
     for k, v in s.config.items():
         print("  {:<14} {}".format(k, v))
@@ -53,7 +46,7 @@ def run_show(args) -> int:
 
 
 def run_sample(args) -> int:
-    s = _space(args)
+    s = space_from_args(args.name, args)
     for g in s.sample(np.random.default_rng(args.seed), args.n):
         print(s.to_string(s.decode(g)))
     return 0

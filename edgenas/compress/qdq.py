@@ -28,9 +28,12 @@ class _Reader:
     def rewind(self) -> None:
         self.i = 0
 
+    def __iter__(self):
+        return iter({self.name: b} for b in self.batches)
+
 
 def quantize_qdq(fp32_path, out_path, batches: Iterable[np.ndarray], quant, input_name: str = "input",
-                 nodes_to_exclude: Optional[List[str]] = None) -> Path:
+                 nodes_to_exclude: Optional[List[str]] = None, calibration_cache: Optional[str] = None) -> Path:
     """Quantize ``fp32_path`` to Q/DQ INT8 at ``out_path`` (atomic) using calibration ``batches``.
 
     ``quant`` carries activation_type, weight_type, per_channel and method (minmax|entropy|percentile).
@@ -53,7 +56,8 @@ def quantize_qdq(fp32_path, out_path, batches: Iterable[np.ndarray], quant, inpu
         quantize_static(str(fp32_path), tmp, _Reader(input_name, batches), quant_format=QuantFormat.QDQ,
                         per_channel=quant.per_channel, activation_type=types[quant.activation_type],
                         weight_type=types[quant.weight_type], calibrate_method=methods[quant.method],
-                        nodes_to_exclude=nodes_to_exclude or [])
+                        nodes_to_exclude=nodes_to_exclude or [],
+                        **({"calibration_cache_path": calibration_cache} if calibration_cache else {}))
         with open(tmp, "rb") as f:
             return atomic_write_bytes(out_path, f.read())
     finally:
@@ -76,25 +80,25 @@ def strip_io_qdq(path) -> None:
     model = onnx.load(str(path))
     g = model.graph
     inits = {i.name for i in g.initializer}
+    def quantized_info(node, like):
+        zp = next((i for i in g.initializer if len(node.input) > 2 and i.name == node.input[2]), None)
+        shape = [d.dim_value for d in like.type.tensor_type.shape.dim]
+        return zp.data_type if zp is not None else onnx.TensorProto.UINT8, shape
+
     for gi in [i for i in g.input if i.name not in inits]:
         consumers = [n for n in g.node if gi.name in n.input]
         if len(consumers) == 1 and consumers[0].op_type == "QuantizeLinear":
             q = consumers[0]
-            zp = next((i for i in g.initializer if len(q.input) > 2 and i.name == q.input[2]), None)
-            elem = zp.data_type if zp is not None else onnx.TensorProto.UINT8
-            shape = [d.dim_value for d in gi.type.tensor_type.shape.dim]
+            elem, shape = quantized_info(q, gi)
             g.node.remove(q)
             g.input.remove(gi)
             g.input.insert(0, helper.make_tensor_value_info(q.output[0], elem, shape))
-    for go in list(g.output):
+    for idx, go in enumerate(list(g.output)):
         producers = [n for n in g.node if go.name in n.output]
         if len(producers) == 1 and producers[0].op_type == "DequantizeLinear":
             dq = producers[0]
-            zp = next((i for i in g.initializer if len(dq.input) > 2 and i.name == dq.input[2]), None)
-            elem = zp.data_type if zp is not None else onnx.TensorProto.UINT8
-            shape = [d.dim_value for d in go.type.tensor_type.shape.dim]
+            elem, shape = quantized_info(dq, go)
             g.node.remove(dq)
-            idx = list(g.output).index(go)
             g.output.remove(go)
             g.output.insert(idx, helper.make_tensor_value_info(dq.input[0], elem, shape))
     onnx.checker.check_model(model)

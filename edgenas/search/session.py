@@ -62,7 +62,12 @@ def load_model(path):
     space = space_from_description(meta["space"])
     model = space.build(space.from_string(meta["arch"]))
     try:
-        model.load_state_dict(state)
+        if meta.get("pruned"):
+            from ..compress.prune import rebuild_like
+
+            rebuild_like(model, state)
+        else:
+            model.load_state_dict(state)
     except RuntimeError as e:
         raise EdgenasError("model checkpoint {} does not match its arch: {}".format(path, str(e).splitlines()[0]))
     return model.eval(), meta, space

@@ -88,7 +88,7 @@ def train_supernet(supernet, space, X, y, epochs: int, batch_size: int = 128, lr
                 for arch in [lo] + [space.decode(g) for g in space.sample(rng, n_random)]:
                     kd_loss(supernet(xb, arch), soft, yb).backward()
                 opt.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 bar.update(1)
                 bar.set_postfix_str("loss {:.3f}".format(np.mean(losses[-20:])))
         state["epoch"] = epoch + 1

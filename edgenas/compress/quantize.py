@@ -1,0 +1,118 @@
+"""Post-training static INT8 in explicit Q/DQ form with an explicit calibration cache and a
+per-layer sensitivity pass (onnxruntime.quantization does the calibration maths).
+
+Sensitivity: every activation of the fully quantized model is compared with its float value
+(onnxruntime.quantization.qdq_loss_debug); the nodes whose output SQNR falls below the threshold are
+excluded from quantization and the model is quantized again, so they stay in float.
+"""
+
+import inspect
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from ..errors import EdgenasError
+from ..util.io import atomic_write_json, sha256_bytes, sha256_file, sha256_json
+from .qdq import quantize_qdq
+
+MIN_CALIB = 16
+
+
+def _input_shape(path) -> List[Any]:
+    from ..export.onnx_export import load_onnx
+
+    model = load_onnx(path)
+    inits = {i.name for i in model.graph.initializer}
+    inp = [i for i in model.graph.input if i.name not in inits][0]
+    return [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim], inp.name
+
+
+def check_calibration(calib: np.ndarray, shape, path) -> None:
+    if calib.ndim != len(shape) or any(s is not None and s != c for s, c in zip(shape[1:], calib.shape[1:])):
+        raise EdgenasError("calibration set has shape {} but {} takes {}; preprocess it to the model's input".format(
+            list(calib.shape), path, ["N" if s is None else s for s in shape]))
+    if len(calib) < MIN_CALIB:
+        raise EdgenasError("calibration set has {} images; give at least {} (a few hundred is better)".format(len(calib), MIN_CALIB))
+
+
+def _batches(calib: np.ndarray, batch) -> List[np.ndarray]:
+    b = batch or 1
+    return [calib[i:i + b] for i in range(0, len(calib) - b + 1, b)]
+
+
+def node_sqnr(fp32_path, qdq_path, inputs: List[np.ndarray], input_name: str) -> Dict[str, float]:
+    """SQNR (dB) of each float node's output after quantization: lower means more damage."""
+    from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
+                                                         create_activation_matching,
+                                                         modify_model_output_intermediate_tensors)
+    from .qdq import _Reader
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f_aug, q_aug = str(Path(tmp) / "f.onnx"), str(Path(tmp) / "q.onnx")
+        modify_model_output_intermediate_tensors(str(fp32_path), f_aug, save_as_external_data=False)
+        modify_model_output_intermediate_tensors(str(qdq_path), q_aug, save_as_external_data=False)
+        fa = collect_activations(f_aug, _Reader(input_name, inputs))
+        qa = collect_activations(q_aug, _Reader(input_name, inputs))
+    errors = compute_activation_error(create_activation_matching(qa, fa))
+    return {k: float(v.get("qdq_err", v.get("xmodel_err"))) for k, v in errors.items() if "qdq_err" in v or "xmodel_err" in v}
+
+
+def quantize_model(fp32_path, out_path, calib: np.ndarray, quant, min_sqnr_db: Optional[float] = 20.0,
+                   cache_in=None, cache_out=None) -> Dict[str, Any]:
+    """Quantize ``fp32_path`` to Q/DQ INT8 at ``out_path``. Returns a report of what was done."""
+    import onnx
+
+    shape, input_name = _input_shape(fp32_path)
+    check_calibration(calib, shape, fp32_path)
+    batches = _batches(calib, shape[0])
+    key = {"model_sha256": sha256_file(fp32_path), "data_sha256": sha256_bytes(np.ascontiguousarray(calib).tobytes()),
+           "method": quant.method, "activation_type": quant.activation_type, "weight_type": quant.weight_type,
+           "per_channel": quant.per_channel}
+    ort_cache = _cache_path(key, cache_in, cache_out)
+    report: Dict[str, Any] = {"calibration": dict(key, images=int(len(calib)), cache_in=str(cache_in) if cache_in else None,
+                                                  cache_out=str(cache_out) if cache_out else None)}
+    excluded: List[str] = []
+    quantize_qdq(fp32_path, out_path, batches, quant, input_name, calibration_cache=ort_cache)
+    if min_sqnr_db is not None:
+        sqnr = node_sqnr(fp32_path, out_path, batches[:4], input_name)
+        producers = {o: n.name for n in onnx.load(str(fp32_path)).graph.node for o in n.output}
+        weak = sorted((v, k) for k, v in sqnr.items() if v < min_sqnr_db and k in producers)
+        excluded = sorted({producers[k] for _, k in weak})
+        report["sensitivity"] = {"min_sqnr_db": min_sqnr_db, "worst": [{"tensor": k, "sqnr_db": round(v, 2)} for v, k in sorted((v, k) for k, v in sqnr.items())[:5]],
+                                 "kept_float": excluded}
+        if excluded:
+            quantize_qdq(fp32_path, out_path, batches, quant, input_name, nodes_to_exclude=excluded, calibration_cache=ort_cache)
+    if cache_out and ort_cache and Path(ort_cache).resolve() != Path(cache_out).resolve():
+        shutil.copyfile(ort_cache, cache_out)
+    if cache_out:
+        atomic_write_json(str(cache_out) + ".key.json", key)
+    report["output"] = {"path": str(out_path), "sha256": sha256_file(out_path)}
+    return report
+
+
+def _cache_path(key: Dict[str, Any], cache_in, cache_out) -> Optional[str]:
+    from onnxruntime.quantization import quantize_static
+
+    if not (cache_in or cache_out):
+        return None
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        raise EdgenasError("calibration caches need a newer onnxruntime (its quantize_static has no calibration_cache_path)")
+    if cache_in:
+        kp = Path(str(cache_in) + ".key.json")
+        if not Path(cache_in).is_file() or not kp.is_file():
+            raise EdgenasError("calibration cache {} (and its .key.json) does not exist".format(cache_in))
+        old = json.loads(kp.read_text())
+        if old != key:
+            diff = [k for k in key if old.get(k) != key[k]]
+            raise EdgenasError("calibration cache {} was made for another {}; drop --calib-cache-in to recalibrate".format(
+                cache_in, "/".join(diff)))
+        tmp = Path(tempfile.mkdtemp()) / ("cache-" + sha256_json(key)[:12] + ".json")
+        shutil.copyfile(cache_in, tmp)
+        return str(tmp)
+    if Path(cache_out).exists():
+        Path(cache_out).unlink()
+    return str(cache_out)
