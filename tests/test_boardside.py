@@ -10,9 +10,11 @@ import pytest
 from .conftest import ROOT
 
 BOARD_MODULES = ["edgenas.errors", "edgenas.targets", "edgenas.runtime", "edgenas.runtime.ort", "edgenas.runtime.timing",
-                 "edgenas.runtime.device", "edgenas.profile.board", "edgenas.profile.table", "edgenas.profile.calibrate"]
+                 "edgenas.runtime.device", "edgenas.profile.board", "edgenas.profile.table", "edgenas.profile.calibrate",
+                 "edgenas.validate.run", "edgenas.data.preprocess"]
 BOARD_FILES = ["edgenas/errors.py", "edgenas/targets.py", "edgenas/util", "edgenas/runtime", "edgenas/profile/board.py",
-               "edgenas/profile/table.py", "edgenas/profile/calibrate.py", "tools/profile_board.py"]
+               "edgenas/profile/table.py", "edgenas/profile/calibrate.py", "edgenas/validate", "edgenas/data",
+               "tools/profile_board.py"]
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
 
 
