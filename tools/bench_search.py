@@ -42,7 +42,7 @@ def throughput(space, latency, acc_pred, n=200000):
 
 
 def run_ours(space, latency, acc, budget_ms, evals, seed):
-    pop = 50 if evals >= 1000 else 25
+    pop = 50 if evals >= 1000 else 16  # tuned on seeds 100-105, not the benchmark's seeds 0-4
     prob = hardware_problem(space, latency, acc, Budget(latency_ms=budget_ms))
     evo = Evolution(prob, Options(population=pop, generations=10 ** 6, max_evals=evals, seed=seed))
     evo.run()
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     net, meta = load_supernet(args.supernet)
     space = net.space
     pred = Predictor(LatencyTable.load(args.table), space)
-    data = prepare_data(None if meta["options"]["data"] == "fashion-mnist" else meta["options"]["data"], space.resolution,
+    data = prepare_data(meta["options"]["data"], space.resolution,
                         args.train_subset, meta["options"]["val_size"], meta["options"]["seed"], norm=meta["norm"])
     est = SupernetEstimator(net, data["X_val"], data["y_val"], data["X"])
     cache = work / "supernet_evals.npz"

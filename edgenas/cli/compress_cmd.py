@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     q.add_argument("--calib-size", type=int, default=256, help="calibration images (default 256)")
     q.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
     q.add_argument("--target", default="cpu-x86-ort-int8", help="target whose quantization settings to use")
-    q.add_argument("--min-sqnr-db", type=float, default=20.0, help="keep layers below this SQNR in float (-1 disables)")
+    q.add_argument("--min-sqnr-db", type=float, default=15.0, help="keep layers below this SQNR in float (-1 disables)")
     q.add_argument("--calib-cache-in", help="reuse this calibration cache (refused if model or data differ)")
     q.add_argument("--calib-cache-out", help="write the calibration cache here")
     q.add_argument("--out", required=True)

@@ -51,8 +51,7 @@ def run_extract(args) -> int:
 
 
 def _data(meta):
-    spec = meta.get("data") or meta.get("options", {}).get("data")
-    return None if spec == "fashion-mnist" else spec
+    return meta.get("data") or meta.get("options", {}).get("data")
 
 
 def run_finetune(args) -> int:

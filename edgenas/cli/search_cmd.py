@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--population", type=int, default=24)
     p.add_argument("--generations", type=int, default=10)
     p.add_argument("--max-evals", type=int)
-    p.add_argument("--mutation", type=float, default=0.1)
+    p.add_argument("--mutation", type=float, help="per-gene mutation probability (default: 2 / number of genes)")
     p.add_argument("--crossover", type=float, default=0.5)
     add_data_args(p)
     p.add_argument("--seed", type=int, default=0)
@@ -48,15 +48,14 @@ def run(args) -> int:
     pred = Predictor(table, space)
     if args.latency_ms is None and args.mode == "single" and not (args.params_m or args.flops_m or args.peak_mem_kb):
         raise EdgenasError("give at least one budget (--latency-ms, --params-m, --flops-m or --peak-mem-kb), or use --mode pareto")
-    data_spec = args.data or meta["options"].get("data")
-    data = prepare_data(None if data_spec == "fashion-mnist" and args.data is None else data_spec, space.resolution,
-                        None, args.val_size, meta["options"]["seed"], norm=meta["norm"], channels=space.config["in_channels"])
+    data = prepare_data(args.data or meta["options"].get("data"), space.resolution, None, args.val_size,
+                        meta["options"]["seed"], norm=meta["norm"], channels=space.config["in_channels"])
     if args.estimator == "supernet":
         est = SupernetEstimator(net, data["X_val"], data["y_val"], data["X"])
     else:
         est = NaswotEstimator(space, data["X"][:64], seed=args.seed)
     budget = Budget(args.latency_ms, args.params_m, args.flops_m, args.peak_mem_kb)
-    options = Options(args.mode, args.population, args.generations, args.max_evals, args.mutation, args.crossover, 2, args.seed)
+    options = Options(args.mode, args.population, args.generations, args.max_evals, args.mutation, args.crossover, 3, args.seed)
     resolved = dict(vars(args), func=None, space=space.describe(), supernet_meta={k: meta[k] for k in ("dataset", "options")})
     result = run_search(space, pred.predict, CachedEstimator(est), budget, options, args.out, target.name, resolved, args.quiet)
     b = result["best"]

@@ -48,7 +48,7 @@ def run_train(args) -> int:
     ckpt = out / "supernet.pt"
     ds = load_dataset(args.data, "train")
     space = space_for_data(args.space, ds, args.resolution, parse_space_opts(args.space_opt))
-    options = {"space": args.space, "data": args.data or "fashion-mnist", "train_subset": args.train_subset,
+    options = {"space": args.space, "data": args.data or ("fashion-mnist" if ds.source.startswith("fashion") else "digits"), "train_subset": args.train_subset,
                "val_size": args.val_size, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
     data = prepare_data(args.data, space.resolution, args.train_subset, args.val_size, args.seed)
     net = Supernet(space)

@@ -31,7 +31,7 @@ def dataset_inputs(spec: Optional[str], sidecar: Dict[str, Any], limit: Optional
                            "'edgenas export', or pass an inputs .npz")
     if spec is None:
         spec = sidecar.get("data")
-    ds = load_dataset(None if spec == "fashion-mnist" else spec, split).subset(limit, seed)
+    ds = load_dataset(spec, split).subset(limit, seed)
     return preprocess(ds.images, sidecar["input"]["shape"], sidecar["input"]["normalize"]), ds.labels
 
 

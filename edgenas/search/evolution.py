@@ -36,9 +36,9 @@ class Options:
     population: int = 50
     generations: int = 20
     max_evals: Optional[int] = None
-    mutation: float = 0.1
+    mutation: Optional[float] = None  # per-gene probability; None: 2 / number of genes
     crossover: float = 0.5
-    tournament: int = 2
+    tournament: int = 3
     seed: int = 0
 
 
@@ -63,6 +63,7 @@ class Evolution:
             raise EdgenasError("population must be at least 4")
         self.p, self.o = problem, options
         self.cards = np.asarray(problem.cardinalities, dtype=np.int64)
+        self.mutation = options.mutation if options.mutation is not None else min(0.5, 2.0 / len(self.cards))
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.state = State()
         self.rng = np.random.default_rng(options.seed)
@@ -109,7 +110,7 @@ class Evolution:
 
     def _mutate(self, G: np.ndarray) -> np.ndarray:
         G = G.copy()
-        mask = self.rng.random(G.shape) < self.o.mutation
+        mask = self.rng.random(G.shape) < self.mutation
         shift = 1 + (self.rng.random(G.shape) * np.maximum(self.cards - 1, 1)).astype(np.int64)
         G[mask] = ((G + shift) % self.cards)[mask]
         return G
