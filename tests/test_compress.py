@@ -104,3 +104,19 @@ def test_validate_refuses_mismatched_models(tiny_model, tmp_path, tiny_space):
     res = run_cli("validate", b, "--ref", a, "--target", "cpu-x86-ort-fp32", "--inputs", tmp_path / "in.npz",
                   "--out", tmp_path / "r", check=1)
     assert "do not match the reference inputs" in res.stderr
+
+
+def test_any_user_module_prunes_to_measured_latency():
+    from edgenas.compress.prune import measure_latency_fn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10)).eval()
+    target = load_target("cpu-x86-ort-fp32")
+    target.protocol.rounds, target.protocol.repeat, target.protocol.max_extra_rounds = 3, 10, 0
+    measure = measure_latency_fn(target, (1, 3, 32, 32))
+    base = measure(model)
+    res = prune_to_latency(model, None, None, 0.5 * base, torch.randn(1, 3, 32, 32), measure=measure)
+    assert res["latency_source"] == "measured" and res["model"][0].out_channels < 64
+    assert res["measured_ms"] < 0.8 * base

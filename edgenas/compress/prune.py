@@ -76,14 +76,17 @@ def prune_once(model: nn.Module, x: torch.Tensor, ratios: List[float], importanc
     import torch_pruning as tp
 
     m = copy.deepcopy(model).eval()
-    blocks = list(m.children())
     ignored = [mod for mod in m.modules() if isinstance(mod, nn.Linear)]
-    ratio_dict = {b: float(r) for b, r in zip(blocks, ratios) if r > 0}
-    if not ratio_dict:
+    if isinstance(ratios, float):  # any user module: one global ratio
+        ratio_dict, global_ratio = None, ratios
+    else:
+        ratio_dict = {b: float(r) for b, r in zip(m.children(), ratios) if r > 0}
+        global_ratio = 0.0
+    if not ratio_dict and global_ratio <= 0:
         return m
     imp = _importance(importance)
     try:
-        pruner = tp.pruner.BasePruner(m, x, importance=imp, pruning_ratio=0.0, pruning_ratio_dict=ratio_dict,
+        pruner = tp.pruner.BasePruner(m, x, importance=imp, pruning_ratio=global_ratio, pruning_ratio_dict=ratio_dict,
                                       ignored_layers=ignored, round_to=round_to)
         if importance == "taylor":
             if calib is None:
@@ -132,7 +135,11 @@ def prune_to_latency(model: nn.Module, arch, predictor, target_ms: float, x: tor
                      round_to: int = 8, measure: Optional[Callable[[nn.Module], float]] = None,
                      calib: Optional[Callable[[nn.Module], None]] = None, max_ratio: float = 0.9) -> Dict[str, Any]:
     """Bisect the global factor on predicted latency, then (where ``measure`` runs the target here) on
-    measured latency, keeping the candidate whose measured latency is closest to ``target_ms``."""
+    measured latency, keeping the candidate whose measured latency is closest to ``target_ms``.
+    Any user ``nn.Module`` works without a table (``predictor=None``): one global ratio, bisected on
+    measured latency alone."""
+    if predictor is None or arch is None:
+        return _prune_measured_only(model, target_ms, x, importance, round_to, measure, calib, max_ratio)
     lm = LatencyModel(predictor, arch, model, x)
     base_pred = lm(model, x)
     base_meas = measure(model) if measure else None
@@ -174,6 +181,32 @@ def prune_to_latency(model: nn.Module, arch, predictor, target_ms: float, x: tor
                 model_out, pred_out, measured, alpha = m, p, mm, mid
             lo, hi = (mid, hi) if mm > target_ms else (lo, mid)
     return dict(out, model=model_out, alpha=alpha, predicted_ms=pred_out, measured_ms=measured)
+
+
+def _prune_measured_only(model, target_ms, x, importance, round_to, measure, calib, max_ratio) -> Dict[str, Any]:
+    if measure is None:
+        raise EdgenasError("a model without an edgenas arch has no table prediction; pruning it needs the target's "
+                           "runtime here to measure latency")
+    base = measure(model)
+    out = {"base_predicted_ms": None, "base_measured_ms": base, "latency_source": "measured", "iterations": [],
+           "predicted_ms": None}
+    if target_ms >= base:
+        return dict(out, model=model, alpha=0.0, measured_ms=base)
+    m = prune_once(model, x, float(max_ratio), importance, round_to, calib)
+    mm = measure(m)
+    if mm > target_ms:
+        raise EdgenasError("pruning cannot reach {:.4f} ms: pruning {:.0%} of the channels gives {:.4f} ms (measured); "
+                           "raise the target".format(target_ms, max_ratio, mm))
+    lo, hi, best = 0.0, max_ratio, (m, mm, max_ratio)
+    for _ in range(6):
+        mid = (lo + hi) / 2
+        m = prune_once(model, x, float(mid), importance, round_to, calib)
+        mm = measure(m)
+        out["iterations"].append({"alpha": round(mid, 4), "measured_ms": mm})
+        if abs(mm / target_ms - 1) < abs(best[1] / target_ms - 1):
+            best = (m, mm, mid)
+        lo, hi = (mid, hi) if mm > target_ms else (lo, mid)
+    return dict(out, model=best[0], alpha=best[2], measured_ms=best[1])
 
 
 def rebuild_like(model: nn.Module, state: Dict[str, torch.Tensor]) -> nn.Module:
