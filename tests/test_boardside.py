@@ -11,10 +11,11 @@ from .conftest import ROOT
 
 BOARD_MODULES = ["edgenas.errors", "edgenas.targets", "edgenas.runtime", "edgenas.runtime.ort", "edgenas.runtime.timing",
                  "edgenas.runtime.device", "edgenas.profile.board", "edgenas.profile.table", "edgenas.profile.calibrate",
-                 "edgenas.validate.run", "edgenas.data.preprocess"]
+                 "edgenas.validate.run", "edgenas.data.preprocess", "edgenas.runtime.trt", "edgenas.runtime.cuda_mem",
+                 "edgenas.deploy.build", "edgenas.deploy.trt_compat", "edgenas.deploy.engine_meta"]
 BOARD_FILES = ["edgenas/errors.py", "edgenas/targets.py", "edgenas/util", "edgenas/runtime", "edgenas/profile/board.py",
                "edgenas/profile/table.py", "edgenas/profile/calibrate.py", "edgenas/validate", "edgenas/data",
-               "tools/profile_board.py"]
+               "edgenas/deploy", "tools/profile_board.py", "tools/build_engine.py", "tools/validate_on_device.py"]
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
 
 
@@ -35,6 +36,13 @@ def test_profile_board_runs_with_torch_blocked(tiny_bundle, tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
     assert res.returncode == 0, res.stderr
     assert out.is_file() and "calibration" in res.stdout
+
+
+def test_board_tools_help_without_torch():
+    for tool in ("build_engine.py", "validate_on_device.py", "profile_board.py"):
+        code = BLOCK_TORCH + "import runpy; sys.argv = ['t', '--help']; runpy.run_path('tools/{}', run_name='__main__')".format(tool)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
+        assert res.returncode == 0 and "usage" in res.stdout, tool + res.stderr
 
 
 def test_cli_help_works_without_torch():

@@ -8,6 +8,8 @@ def add_parser(sub) -> None:
     e = sub.add_parser("export", help="export a model checkpoint to ONNX (+ .onnx.json sidecar with its input contract)")
     e.add_argument("model", help="model checkpoint from extract/finetune/prune")
     e.add_argument("--out", required=True)
+    e.add_argument("--inputs", type=int, metavar="N", help="also save N preprocessed test images (OUT.inputs.npz) and "
+                   "the FP32 outputs on them (OUT.ref_outputs.npz) for validation on the board")
     e.set_defaults(func=run_export)
     q = sub.add_parser("quantize", help="static INT8 Q/DQ quantization with sensitivity analysis")
     q.add_argument("model", help="FP32 ONNX (with its .onnx.json sidecar, or give --calib-inputs)")
@@ -31,7 +33,30 @@ def run_export(args) -> int:
     model, meta, space = load_model(args.model)
     path = export_model(model, meta, space, args.out)
     print("exported   {} ({:.1f} KB, {:.1f} s) + {}.json".format(path, path.stat().st_size / 1024, time.time() - t0, path))
+    if args.inputs:
+        _save_board_inputs(path, args.inputs)
     return 0
+
+
+def _save_board_inputs(path, n: int) -> None:
+    import io
+
+    import numpy as np
+
+    from ..data.preprocess import dataset_inputs
+    from ..export.model_export import read_sidecar
+    from ..runtime.ort import OrtRunner
+    from ..util.io import atomic_write_bytes
+    from ..validate.compare import run_batched
+    from ..validate.run import save_outputs
+
+    inputs, labels = dataset_inputs(None, read_sidecar(path), n)
+    buf = io.BytesIO()
+    np.savez(buf, inputs=inputs, labels=labels)
+    atomic_write_bytes(str(path) + ".inputs.npz", buf.getvalue())
+    with OrtRunner(path) as r:
+        save_outputs(str(path) + ".ref_outputs.npz", run_batched(r, inputs, 1), inputs)
+    print("saved      {0}.inputs.npz ({1} images) and {0}.ref_outputs.npz (FP32 outputs) for the board".format(path, len(inputs)))
 
 
 def run_quantize(args) -> int:

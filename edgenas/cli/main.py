@@ -20,6 +20,7 @@ COMMANDS = {
     "prune": "edgenas.cli.prune_cmd",
     "export": "edgenas.cli.compress_cmd",
     "validate": "edgenas.cli.validate_cmd",
+    "build": "edgenas.cli.build_cmd",
 }
 
 

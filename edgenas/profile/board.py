@@ -127,6 +127,11 @@ def quality_warnings(table: LatencyTable, protocol) -> list:
         out.append("10% of entries still vary more than {:.0f}% between rounds (p90 {:.1f}%); the machine was busy "
                    "or throttling - stop other work, lock clocks, and profile again".format(
                        protocol.max_spread_pct, noise["p90_noise_pct"]))
+    jet, gpu = table.header["device"].get("jetson", {}), table.header["device"].get("gpu", {})
+    if jet.get("gpu_clock_locked") is False:
+        out.append("the Jetson GPU clock was not locked (min != max freq); run sudo jetson_clocks and profile again")
+    if gpu.get("throttle_reasons") not in (None, "0x0000000000000000", "0x0000000000000001", "Not Active"):
+        out.append("nvidia-smi reports active clock throttling ({}); lock clocks and profile again".format(gpu["throttle_reasons"]))
     if cal["loo_mape_pct"] > 10:
         out.append("calibration leave-one-out error is {:.1f}%; predictions will be no better than that - "
                    "profile again on a quiet machine".format(cal["loo_mape_pct"]))

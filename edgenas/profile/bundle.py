@@ -73,7 +73,7 @@ def export_for_target(module_fn, shape, path: Path, target, seed: int, op: bool 
     calib = [rng.standard_normal(shape).astype(np.float32) for _ in range(4)]
     try:
         quantize_qdq(fp32, path, calib, target.quantization)
-        if op:
+        if op and target.backend == "onnxruntime":  # TensorRT keeps float I/O and fuses the boundary Q/DQ itself
             strip_io_qdq(path)
     finally:
         fp32.unlink()

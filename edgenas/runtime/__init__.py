@@ -10,10 +10,17 @@ def make_runner(path, target):
 
         return OrtRunner(path, threads=target.threads, graph_optimization=target.graph_optimization,
                          providers=target.providers)
+    if target.backend == "tensorrt":
+        from .trt import TrtRunner
+
+        if str(path).endswith(".onnx"):  # ops bundles and validation hand the board ONNX files
+            from ..deploy.build import cached_engine
+
+            path = cached_engine(path, target, log=lambda s: None)
+        return TrtRunner(path)
     from ..errors import EdgenasError
 
-    raise EdgenasError("backend '{}' has no runner in this edgenas build; on a TensorRT board use "
-                       "the TensorRT runner once it is installed".format(target.backend))
+    raise EdgenasError("backend '{}' has no runner".format(target.backend))
 
 
 __all__ = ["Runner", "make_runner"]

@@ -84,3 +84,23 @@ def validate(artifact, ref, target, inputs: np.ndarray, labels: Optional[np.ndar
         rows.append(row)
     ctx = dict(context or {}, target=target.name, n=int(len(inputs)))
     return write_report(out_dir, rows, thresholds, ctx)
+
+
+def validate_against_saved(artifact, target, inputs: np.ndarray, labels: Optional[np.ndarray], ref_outputs_path, out_dir,
+                           thresholds: Thresholds = Thresholds(), predicted_ms: Optional[float] = None) -> Dict[str, Any]:
+    """Board side: run ``artifact`` (engine or ONNX) and compare with reference outputs saved on the host."""
+    ref_out = load_outputs(ref_outputs_path, inputs)
+    runner = make_runner(artifact, target)
+    runner.activate()
+    out = run_batched(runner, inputs, runner.input_specs()[0][1][0])
+    if out.shape != ref_out.shape:
+        raise EdgenasError("artifact outputs have shape {} but the saved reference has {}".format(out.shape, ref_out.shape))
+    samples = measure_interleaved({"artifact": runner.timed_call(runner.random_feed())}, target.protocol)
+    lat = stats(samples["artifact"])
+    gpu_ms = runner.gpu_time_ms() if hasattr(runner, "gpu_time_ms") else None
+    runner.deactivate()
+    row = dict(compare_outputs(out, ref_out, labels), stage="artifact on {}".format(target.name), path=str(artifact),
+               size_kb=os.path.getsize(artifact) / 1024, latency_p50_ms=lat["median_ms"], latency_p90_ms=lat["p90_ms"],
+               predicted_ms=predicted_ms, gpu_event_ms=gpu_ms)
+    return write_report(out_dir, [row], thresholds, {"target": target.name, "n": int(len(inputs)), "data": "saved inputs",
+                                                     "reference": str(ref_outputs_path)})

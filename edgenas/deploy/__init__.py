@@ -1,0 +1,1 @@
+"""Deployment: TensorRT engine building and its compatibility rules (TensorRT imported lazily)."""
