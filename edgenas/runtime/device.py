@@ -92,6 +92,18 @@ def nvidia_smi() -> Optional[Dict[str, Any]]:
     return dict(zip(keys, parts))
 
 
+def cuda_version() -> Optional[str]:
+    """The CUDA toolkit version from /usr/local/cuda (JetPack and x86 installs), if present."""
+    text = _read("/usr/local/cuda/version.json")
+    if text:
+        m = re.search(r'"cuda"\s*:\s*\{[^}]*"version"\s*:\s*"([\d.]+)"', text)
+        if m:
+            return m.group(1)
+    text = _read("/usr/local/cuda/version.txt")
+    m = re.search(r"([\d]+\.[\d.]+)", text or "")
+    return m.group(1) if m else None
+
+
 def software_versions() -> Dict[str, Any]:
     out: Dict[str, Any] = {"python": platform.python_version()}
     for mod in ("numpy", "onnxruntime", "onnx", "tensorrt", "torch"):
@@ -120,4 +132,7 @@ def fingerprint() -> Dict[str, Any]:
     smi = nvidia_smi()
     if smi:
         fp["gpu"] = smi
+    cuda = cuda_version()
+    if cuda:
+        fp["cuda"] = cuda
     return fp

@@ -16,12 +16,15 @@ Samples = Dict[str, List[List[float]]]  # name -> one list of per-call milliseco
 
 
 def time_calls(call: Callable[[], object], n: int) -> List[float]:
+    """Milliseconds per call: host wall time, or the call's own float result where it returns one
+    (the TensorRT runner returns CUDA-event time on its stream, host copies excluded)."""
     clock = time.perf_counter_ns
     out = []
     for _ in range(n):
         t0 = clock()
-        call()
-        out.append((clock() - t0) / 1e6)
+        r = call()
+        t1 = clock()
+        out.append(r if isinstance(r, float) else (t1 - t0) / 1e6)
     return out
 
 
