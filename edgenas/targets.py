@@ -27,7 +27,7 @@ class Protocol:
     max_spread_pct: float = 10.0
     max_extra_rounds: int = 4
 
-    def validate(self, where: str) -> None:
+    def check_loaded(self, where: str) -> None:
         for name in ("warmup", "repeat", "rounds"):
             if getattr(self, name) < (0 if name == "warmup" else 1):
                 raise EdgenasError("{}.{}: must be >= {}".format(where, name, 0 if name == "warmup" else 1))
@@ -80,7 +80,7 @@ class Target:
     protocol: Protocol = field(default_factory=Protocol)
     quantization: Quantization = field(default_factory=Quantization)
 
-    def validate(self, where: str) -> None:
+    def check_loaded(self, where: str) -> None:
         if self.batch < 1:
             raise EdgenasError("{}.batch: must be >= 1".format(where))
         if self.threads < 0:

@@ -21,6 +21,7 @@ COMMANDS = {
     "export": "edgenas.cli.compress_cmd",
     "validate": "edgenas.cli.validate_cmd",
     "build": "edgenas.cli.build_cmd",
+    "run": "edgenas.cli.pipeline_cmd",
 }
 
 
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     for module in dict.fromkeys(COMMANDS.values()):
         importlib.import_module(module).add_parser(sub)
     return parser
+
+
+def run_command(argv: List[str]) -> int:
+    """Run one subcommand in-process and let user errors propagate (the pipeline wraps them)."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

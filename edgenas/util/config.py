@@ -90,9 +90,9 @@ def from_dict(cls: Type[T], data: Any, where: str = "config") -> T:
         elif f.default is _MISSING and f.default_factory is _MISSING:  # type: ignore[misc]
             raise EdgenasError("{}: missing required key '{}' ({})".format(where, name, _type_name(hints[name])))
     obj = cls(**kwargs)
-    check = getattr(obj, "validate", None)
+    check = getattr(type(obj), "check_loaded", None)
     if check is not None:
-        check(where)
+        check(obj, where)
     return obj
 
 

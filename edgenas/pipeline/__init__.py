@@ -1,0 +1,1 @@
+"""The one-command pipeline: cached, resumable stages from table to validated artifact."""

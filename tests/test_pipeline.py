@@ -1,0 +1,54 @@
+"""The one-command pipeline on tiny settings: all stages, caching, report, and its bad inputs."""
+
+import json
+
+import yaml
+
+from .conftest import run_cli
+from .test_data import fashion
+
+TINY = {"target": "cpu-x86-ort-int8", "latency_ms": 0.25, "supernet": {"train_subset": 256, "val_size": 128, "epochs": 1,
+                                                                       "batch_size": 64},
+        "search": {"population": 4, "generations": 1}, "finetune": {"epochs": 1, "train_subset": 256},
+        "quantize": {"calib_size": 32}, "validate": {"limit": 200, "min_agreement_pct": 0, "max_acc_drop_pt": 100,
+                                                     "min_cosine": 0, "max_latency_over_predicted": 100}}
+
+
+def _write(tmp_path, **over):
+    cfg = dict(TINY, out=str(tmp_path / "run"), **over)
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+@fashion
+def test_pipeline_runs_all_stages_then_caches(tmp_path):
+    p = _write(tmp_path)
+    res = run_cli("run", p, check=0)
+    assert "[validate ] done" in res.stdout and "next, on the board" in res.stdout
+    summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
+    assert [r["stage"] for r in summary["rows"]][-1] == "deployed int8" and summary["rows"][-1]["status"] == "PASS"
+    page = (tmp_path / "run" / "report" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
+    again = run_cli("run", p, check=0)
+    assert again.stdout.count("cached") >= 7 and "running" not in again.stdout
+
+
+def test_unknown_pipeline_key_is_named(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(dict(TINY, latency_msec=1.0)))
+    res = run_cli("run", p, check=1)
+    assert "unknown key 'latency_msec' (did you mean 'latency_ms'?)" in res.stderr
+    p.write_text(yaml.safe_dump(dict(TINY, search={"populaton": 3})))
+    assert "did you mean 'population'" in run_cli("run", p, check=1).stderr
+
+
+def test_missing_dataset_names_the_stage(tmp_path):
+    res = run_cli("run", _write(tmp_path, data=str(tmp_path / "no-such-data")), check=1)
+    assert "pipeline stage 'supernet' failed: dataset" in res.stderr and "does not exist" in res.stderr
+
+
+@fashion
+def test_impossible_budget_names_the_stage_and_closest_value(tmp_path):
+    res = run_cli("run", _write(tmp_path, latency_ms=0.0001), check=1)
+    assert "pipeline stage 'search' failed: no architecture" in res.stderr and "the fastest reaches" in res.stderr
