@@ -73,14 +73,13 @@ class Pipeline:
         self.stage("supernet", {"s": s.__dict__, "data": c.data, "space": c.space, "res": c.resolution, "seed": c.seed}, [], [sn],
                    lambda: self._call("supernet", "train", "--space", c.space, *data, *(["--resolution", c.resolution] if c.resolution else []),
                                       *(["--train-subset", s.train_subset] if s.train_subset else []), "--val-size", s.val_size,
-                                      "--epochs", s.epochs, "--batch-size", s.batch_size, "--seed", c.seed, "--out", Path(sn).parent,
-                                      "--quiet"))
+                                      "--epochs", s.epochs, "--batch-size", s.batch_size, "--seed", c.seed, "--out", Path(sn).parent))
         sd = o / "03-search"
         self.stage("search", {"s": c.search.__dict__, "lat": c.latency_ms, "target": c.target}, [sn, search_table],
                    [str(sd / "result.json"), str(sd / "best.arch.json")],
                    lambda: self._call("search", "--target", c.target, "--table", search_table, "--supernet", sn, "--latency-ms",
                                       c.latency_ms, "--mode", c.search.mode, "--population", c.search.population, "--generations",
-                                      c.search.generations, "--val-size", s.val_size, "--seed", c.seed, "--out", sd, "--quiet"))
+                                      c.search.generations, "--val-size", s.val_size, "--seed", c.seed, "--out", sd))
         md = o / "04-model"
         f = c.finetune
         self.stage("finetune", f.__dict__, [sn, str(sd / "best.arch.json")], [str(md / "model_ft.pt")],
@@ -88,7 +87,7 @@ class Pipeline:
                                        "--out", md / "model.pt"),
                             self._call("finetune", md / "model.pt", *data, *(["--train-subset", f.train_subset] if f.train_subset else []),
                                        "--val-size", s.val_size, "--epochs", f.epochs, "--test-limit", c.validate.limit,
-                                       "--out", md / "model_ft.pt", "--quiet"))[-1])
+                                       "--out", md / "model_ft.pt"))[-1])
         model = str(md / "model_ft.pt")
         from .deploy_stages import deploy_stages
 
