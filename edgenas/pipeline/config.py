@@ -7,6 +7,7 @@ from typing import Any, Dict, Literal, Optional
 from ..errors import EdgenasError
 from ..targets import _read_yaml
 from ..util.config import from_dict
+from ..validate.report import Thresholds
 
 
 @dataclass
@@ -38,12 +39,8 @@ class QuantizeOpts:
 
 
 @dataclass
-class ValidateOpts:
+class ValidateOpts(Thresholds):
     limit: int = 2000
-    max_acc_drop_pt: float = 1.0
-    min_agreement_pct: float = 97.0
-    min_cosine: float = 0.99
-    max_latency_over_predicted: float = 1.10
 
 
 @dataclass

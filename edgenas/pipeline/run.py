@@ -82,12 +82,14 @@ class Pipeline:
                                       c.search.generations, "--val-size", s.val_size, "--seed", c.seed, "--out", sd))
         md = o / "04-model"
         f = c.finetune
-        self.stage("finetune", f.__dict__, [sn, str(sd / "best.arch.json")], [str(md / "model_ft.pt")],
-                   lambda: (self._call("extract", "--supernet", sn, "--arch", sd / "best.arch.json", *data, "--val-size", s.val_size,
-                                       "--out", md / "model.pt"),
-                            self._call("finetune", md / "model.pt", *data, *(["--train-subset", f.train_subset] if f.train_subset else []),
-                                       "--val-size", s.val_size, "--epochs", f.epochs, "--test-limit", c.validate.limit,
-                                       "--out", md / "model_ft.pt"))[-1])
+
+        def extract_and_finetune():
+            self._call("extract", "--supernet", sn, "--arch", sd / "best.arch.json", *data, "--val-size", s.val_size,
+                       "--out", md / "model.pt")
+            self._call("finetune", md / "model.pt", *data, *(["--train-subset", f.train_subset] if f.train_subset else []),
+                       "--val-size", s.val_size, "--epochs", f.epochs, "--test-limit", c.validate.limit, "--out", md / "model_ft.pt")
+
+        self.stage("finetune", f.__dict__, [sn, str(sd / "best.arch.json")], [str(md / "model_ft.pt")], extract_and_finetune)
         model = str(md / "model_ft.pt")
         from .deploy_stages import deploy_stages
 
