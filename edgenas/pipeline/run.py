@@ -58,7 +58,11 @@ class Pipeline:
         from ..space import get_space
 
         res = c.resolution or get_space(c.space).resolution
-        shipped = Path("latency_tables") / "{}_{}_r{}.json".format(t.name, c.space, res)
+        from ..targets import targets_dir
+
+        shipped = targets_dir().parent / "latency_tables" / "{}_{}_r{}.json".format(t.name, c.space, res)
+        if Path.cwd() in shipped.parents:
+            shipped = shipped.relative_to(Path.cwd())
         table = c.table or (str(shipped) if shipped.is_file() else str(o / "01-table" / "table.json"))
         if table == str(o / "01-table" / "table.json"):
             self.stage("table", {"target": t.sha256, "space": c.space, "res": res}, [], [table],
