@@ -20,9 +20,7 @@ from ..runtime.timing import measure_interleaved, stats
 from ..util.io import atomic_write_json, sha256_file
 from ..util.progress import progress
 from .calibrate import fit_calibration
-from .table import LatencyTable
-
-BUNDLE_SCHEMA = "edgenas.ops_bundle/1"
+from .table import BUNDLE_SCHEMA, LatencyTable
 
 
 def load_manifest(bundle_dir) -> Dict[str, Any]:

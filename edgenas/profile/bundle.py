@@ -14,8 +14,7 @@ from ..errors import EdgenasError
 from ..export.onnx_export import DEFAULT_OPSET, export_onnx
 from ..util.io import atomic_write_bytes, atomic_write_json, sha256_file, sha256_json
 from ..util.progress import progress
-
-BUNDLE_SCHEMA = "edgenas.ops_bundle/1"
+from .table import BUNDLE_SCHEMA
 
 
 def reference_genotypes(space, n: int, seed: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from ..errors import EdgenasError
 from ..util.io import atomic_write_json
 
 TABLE_SCHEMA = "edgenas.latency_table/1"
+BUNDLE_SCHEMA = "edgenas.ops_bundle/1"
 REQUIRED_HEADER = ("target", "target_sha256", "device", "software", "precision", "batch", "threads", "protocol",
                    "created", "space", "resolution", "calibration", "noise")
 ENTRY_FIELDS = ("median_ms", "p90_ms", "spread_pct", "count")
