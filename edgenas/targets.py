@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional
 
 from .errors import EdgenasError, unknown
-from .util.config import from_dict, to_dict
+from .util.config import from_dict, read_yaml, to_dict
 from .util.io import sha256_json
 
-Backend = Literal["onnxruntime", "tensorrt"]
+Backend = Literal["onnxruntime", "tensorrt", "torch"]
 Precision = Literal["fp32", "fp16", "int8"]
 
 
@@ -85,6 +85,8 @@ class Target:
             raise EdgenasError("{}.batch: must be >= 1".format(where))
         if self.threads < 0:
             raise EdgenasError("{}.threads: must be >= 0 (0 lets the runtime choose)".format(where))
+        if self.backend == "torch" and self.precision == "int8":
+            raise EdgenasError("{}: the torch backend runs fp32 or fp16; deploy int8 through onnxruntime or tensorrt".format(where))
         if self.backend == "onnxruntime" and self.precision == "fp16" and self.providers == ["CPUExecutionProvider"]:
             raise EdgenasError("{}: fp16 on ONNX Runtime's CPU provider is not a deployment precision; "
                                "use fp32 or int8".format(where))
@@ -107,24 +109,6 @@ def list_targets() -> List[str]:
     return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        import yaml
-    except ImportError:
-        raise EdgenasError("reading {} needs PyYAML: pip install pyyaml".format(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise EdgenasError("cannot read target file {}: {}".format(path, e.strerror))
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = " at line {}".format(mark.line + 1) if mark is not None else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise EdgenasError("{}: malformed YAML{}: {}".format(path, at, problem))
-
-
 def target_from_dict(data: Any, where: str = "target") -> Target:
     return from_dict(Target, data, where)
 
@@ -138,7 +122,7 @@ def load_target(name_or_path: str) -> Target:
             raise unknown("target", str(name_or_path), list_targets(), "list them with: edgenas targets list")
     elif not path.is_file():
         raise EdgenasError("target file {} does not exist".format(path))
-    data = _read_yaml(path)
+    data = read_yaml(path)
     target = target_from_dict(data, where=path.name)
     if path.parent == targets_dir() and target.name != path.stem:
         raise EdgenasError("{}: name '{}' must match the file name '{}'".format(path.name, target.name, path.stem))

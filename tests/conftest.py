@@ -44,7 +44,7 @@ def tiny_space():
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, tiny_space):
-    from edgenas.profile.bundle import plan_bundle
+    from edgenas.latency.bundle import plan_bundle
     from edgenas.targets import load_target
 
     d = tmp_path_factory.mktemp("bundle")
@@ -55,7 +55,7 @@ def tiny_bundle(tmp_path_factory, tiny_space):
 
 @pytest.fixture(scope="session")
 def tiny_table(tmp_path_factory, tiny_bundle):
-    from edgenas.profile.board import profile_bundle
+    from edgenas.latency.board import profile_bundle
 
     bundle, target = tiny_bundle
     out = tmp_path_factory.mktemp("table") / "tiny.json"

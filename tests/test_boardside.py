@@ -9,13 +9,16 @@ import pytest
 
 from .conftest import ROOT
 
-BOARD_MODULES = ["edgenas.errors", "edgenas.targets", "edgenas.runtime", "edgenas.runtime.ort", "edgenas.runtime.timing",
-                 "edgenas.runtime.device", "edgenas.profile.board", "edgenas.profile.table", "edgenas.profile.calibrate",
-                 "edgenas.validate.run", "edgenas.data.preprocess", "edgenas.runtime.trt", "edgenas.runtime.cuda_mem",
-                 "edgenas.deploy.build", "edgenas.deploy.trt_compat", "edgenas.deploy.engine_meta"]
-BOARD_FILES = ["edgenas/errors.py", "edgenas/targets.py", "edgenas/util", "edgenas/runtime", "edgenas/profile/board.py",
-               "edgenas/profile/table.py", "edgenas/profile/calibrate.py", "edgenas/validate", "edgenas/data",
-               "edgenas/deploy", "tools/profile_board.py", "tools/build_engine.py", "tools/validate_on_device.py"]
+BOARD_MODULES = ["edgenas.errors", "edgenas.targets", "edgenas.runtime", "edgenas.backends.onnxruntime",
+                 "edgenas.runtime.timing", "edgenas.runtime.device", "edgenas.latency.board", "edgenas.latency.table",
+                 "edgenas.latency.calibrate", "edgenas.validation.run", "edgenas.data.preprocess", "edgenas.backends",
+                 "edgenas.backends.tensorrt.runner", "edgenas.backends.tensorrt.cuda", "edgenas.backends.tensorrt.builder",
+                 "edgenas.backends.tensorrt.compat", "edgenas.backends.tensorrt.engine_meta", "edgenas.backends.tensorrt.check",
+                 "edgenas.board.agent"]
+BOARD_FILES = ["edgenas/errors.py", "edgenas/_version.py", "edgenas/targets.py", "edgenas/util", "edgenas/runtime",
+               "edgenas/backends/__init__.py", "edgenas/backends/onnxruntime", "edgenas/backends/tensorrt",
+               "edgenas/latency/board.py", "edgenas/latency/table.py", "edgenas/latency/calibrate.py", "edgenas/validation",
+               "edgenas/data", "tools/profile_board.py", "tools/build_engine.py", "tools/validate_on_device.py", "edgenas/board"]
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
 
 

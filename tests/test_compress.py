@@ -10,10 +10,10 @@ import torch.nn as nn
 from edgenas.compress.prune import prune_once, prune_to_latency
 from edgenas.compress.quantize import quantize_model
 from edgenas.errors import EdgenasError
-from edgenas.export.onnx_export import export_onnx
-from edgenas.profile.predictor import Predictor
-from edgenas.profile.table import LatencyTable
-from edgenas.search.train import save_checkpoint
+from edgenas.modelio.onnx_export import export_onnx
+from edgenas.latency.predictor import Predictor
+from edgenas.latency.table import LatencyTable
+from edgenas.nas.train import save_checkpoint
 from edgenas.targets import load_target
 
 from .conftest import run_cli

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from edgenas.errors import EdgenasError
-from edgenas.export.onnx_export import export_onnx, load_onnx
-from edgenas.runtime.ort import OrtRunner
+from edgenas.modelio.onnx_export import export_onnx, load_onnx
+from edgenas.backends.onnxruntime import OrtRunner
 from edgenas.runtime.timing import measure_interleaved, stats
 from edgenas.targets import Protocol
 

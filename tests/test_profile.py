@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from edgenas.errors import EdgenasError
-from edgenas.profile.board import profile_bundle
-from edgenas.profile.predictor import Predictor
-from edgenas.profile.table import LatencyTable
+from edgenas.latency.board import profile_bundle
+from edgenas.latency.predictor import Predictor
+from edgenas.latency.table import LatencyTable
 from edgenas.targets import load_target
 
 from .conftest import ROOT, fast_target
@@ -94,3 +94,13 @@ def test_interrupted_profile_resumes_and_keeps_measured_rounds(tiny_bundle, tmp_
     table = LatencyTable.load(out)
     assert len(table.entries) == len(json.loads((bundle / "manifest.json").read_text())["ops"])
     assert all(e["rounds"] >= 4 for e in table.entries.values())
+
+
+def test_profiling_keeps_a_bounded_number_of_models_active(tiny_bundle, tmp_path):
+    """D10: a bundle of hundreds of engines is timed with at most max_active of them loaded at once."""
+    bundle, target = tiny_bundle
+    table = profile_bundle(bundle, target, tmp_path / "t.json", show_progress=False, max_active=2)
+    n_items = len(json.loads((bundle / "manifest.json").read_text())["ops"]) + 6 + 1
+    timer = table.header["protocol"]["timer"]
+    assert timer["max_active"] == 2 and timer["activations"] >= n_items
+    assert len(table.entries) == n_items - 7 and all(e["rounds"] >= 3 for e in table.entries.values())

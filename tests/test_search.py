@@ -8,7 +8,7 @@ import torch
 
 from edgenas.errors import EdgenasError
 from edgenas.space import get_space
-from edgenas.search.supernet import Supernet, recalibrate_bn
+from edgenas.nas.supernet import Supernet, recalibrate_bn
 
 from .conftest import fast_target, run_cli
 from .test_data import fashion
@@ -94,7 +94,7 @@ def test_table_for_another_space_and_corrupt_checkpoint(trained, tmp_path):
 
 
 def test_bad_checkpoint_is_refused(tmp_path):
-    from edgenas.search.train import load_checkpoint
+    from edgenas.nas.train import load_checkpoint
 
     p = tmp_path / "x.pt"
     torch.save({"weights": torch.zeros(2)}, p)

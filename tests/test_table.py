@@ -3,8 +3,8 @@ import json
 import pytest
 
 from edgenas.errors import EdgenasError
-from edgenas.profile.predictor import Predictor
-from edgenas.profile.table import LatencyTable
+from edgenas.latency.predictor import Predictor
+from edgenas.latency.table import LatencyTable
 from edgenas.space import get_space
 
 

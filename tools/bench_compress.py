@@ -19,16 +19,16 @@ import torch
 from edgenas.compress.prune import macs_per_block, measure_latency_fn, prune_to_latency
 from edgenas.compress.quantize import quantize_model
 from edgenas.data.preprocess import dataset_inputs
-from edgenas.export.model_export import export_model, read_sidecar
-from edgenas.profile.predictor import Predictor
-from edgenas.profile.table import LatencyTable
-from edgenas.runtime import make_runner
+from edgenas.modelio.model_export import export_model, read_sidecar
+from edgenas.latency.predictor import Predictor
+from edgenas.latency.table import LatencyTable
+from edgenas.backends import make_runner
 from edgenas.runtime.timing import measure_interleaved, stats
-from edgenas.search.session import load_model, prepare_data
-from edgenas.search.train import accuracy, train_model
+from edgenas.nas.session import load_model, prepare_data
+from edgenas.nas.train import train_model
 from edgenas.targets import load_target
 from edgenas.util.io import atomic_write_json
-from edgenas.validate.compare import compare_outputs, run_batched
+from edgenas.validation.compare import compare_outputs, run_batched
 
 
 def onnx_outputs(path, target, inputs):
@@ -75,17 +75,17 @@ def main(argv=None) -> int:
         lat["fp32"], lat["int8"], out["int8_speedup"], c["ref_top1"], c["top1"], c["top1_agreement"]))
     pred = Predictor(LatencyTable.load(args.table), space)
     requested = args.prune_fraction * lat["fp32"]
-    data = prepare_data(None, space.resolution, args.train_subset, 2000, 0, norm=meta["norm"])
+    data = prepare_data(None, space.resolution, args.train_subset, 2000, 0, norm=meta["norm"], num_classes=space.config["num_classes"])
     x = torch.randn(*space.input_shape())
     measure = measure_latency_fn(fp32_t, space.input_shape())
     res = prune_to_latency(model, space.from_string(meta["arch"]), pred, requested, x, measure=measure)
     pruned = res["model"]
-    train_model(pruned, data["X"], data["y"], args.finetune_epochs, 128, 0.01, 0, "finetune", show_progress=False)
+    train_model(pruned, data["train"], args.finetune_epochs, 128, 0.01, 0, "finetune", show_progress=False)
     pruned_meas = measure(pruned)
     base_meas = measure(model)
-    Xt = torch.from_numpy(inputs)
-    yt = torch.from_numpy(labels)
-    acc_base, acc_pruned = accuracy(model, Xt, yt), accuracy(pruned, Xt, yt)
+    with torch.no_grad():  # top-1 on the same preprocessed test inputs the ONNX models saw
+        acc_base = float(np.mean(model.eval()(torch.from_numpy(inputs)).argmax(1).numpy() == labels) * 100)
+        acc_pruned = float(np.mean(pruned.eval()(torch.from_numpy(inputs)).argmax(1).numpy() == labels) * 100)
     macs0, macs1 = sum(macs_per_block(model, x)), sum(macs_per_block(pruned, x))
     out.update(prune_requested_ms=requested, prune_measured_ms=pruned_meas, prune_latency_over_target=pruned_meas / requested,
                prune_predicted_ms=res["predicted_ms"], prune_acc_drop_pt=acc_base - acc_pruned, base_top1=acc_base,

@@ -11,7 +11,7 @@ import sys
 import time
 
 from edgenas.pipeline.config import load_pipeline
-from edgenas.pipeline.run import Pipeline
+from edgenas.pipeline.run import run_pipeline
 from edgenas.util.io import atomic_write_json
 
 
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     cfg.out = args.out
     shutil.rmtree(args.out, ignore_errors=True)
     t0 = time.time()
-    summary = Pipeline(cfg).run()
+    summary = run_pipeline(cfg).summary
     wall = time.time() - t0
     rows = {r["stage"]: r for r in summary["rows"]}
     final = summary["rows"][-1]

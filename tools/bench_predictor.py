@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from edgenas.profile.predictor import Predictor
-from edgenas.profile.table import LatencyTable
+from edgenas.latency.predictor import Predictor
+from edgenas.latency.table import LatencyTable
 from edgenas.util.io import atomic_write_json
 
 

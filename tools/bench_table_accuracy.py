@@ -11,7 +11,6 @@ place of it).
 """
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -20,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from edgenas.errors import EdgenasError
-from edgenas.profile.bundle import export_for_target
-from edgenas.profile.calibrate import apply_calibration
-from edgenas.profile.predictor import Predictor
-from edgenas.profile.table import LatencyTable
-from edgenas.runtime import make_runner
+from edgenas.latency.bundle import export_net
+from edgenas.latency.predictor import Predictor
+from edgenas.latency.table import LatencyTable
+from edgenas.tasks.common import arch_with_plan
+from edgenas.backends import make_runner
 from edgenas.runtime.timing import measure_interleaved, stats
 from edgenas.targets import target_from_dict
 from edgenas.util.io import atomic_write_json
@@ -36,17 +35,34 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def measure(paths, target, protocol, seed, desc):
-    runners = [make_runner(p, target) for p in paths]
-    calls = {}
-    for i, r in enumerate(runners):
-        r.activate()
-        calls["n{:04d}".format(i)] = r.timed_call(r.random_feed(seed + i))
-    with progress(len(calls) * protocol.rounds, desc, "item-rounds") as bar:
-        samples = measure_interleaved(calls, protocol, seed=seed, bar=bar)
-    for r in runners:
+def measure(items, target, protocol, seed, desc):
+    """Median latency of each item (an ONNX path, or for a torch target a (module builder, shape) pair)."""
+    runners = []
+    for item in items:
+        if target.backend == "torch":
+            from edgenas.backends.pytorch import TorchCudaRunner
+
+            runners.append(TorchCudaRunner(item[0], item[1], precision=target.precision))
+        else:
+            runners.append(make_runner(item, target))
+    pool = {}
+
+    def acquire(name):  # a bounded number active at once, as the profiler does
+        if name not in pool:
+            while len(pool) >= (getattr(runners[0], "max_active", None) or len(items)):
+                old = next(iter(pool))
+                pool.pop(old)[0].deactivate()
+            r = runners[int(name[1:])]
+            r.activate()
+            pool[name] = (r, r.timed_call(r.random_feed(seed + int(name[1:]))))
+        return pool[name][1]
+
+    names = {"n{:04d}".format(i): None for i in range(len(items))}
+    with progress(len(names) * protocol.rounds, desc, "item-rounds") as bar:
+        samples = measure_interleaved(names, protocol, seed=seed, bar=bar, acquire=acquire)
+    for r, _ in pool.values():
         r.deactivate()
-    return np.array([stats(samples["n{:04d}".format(i)])["median_ms"] for i in range(len(paths))])
+    return np.array([stats(samples["n{:04d}".format(i)])["median_ms"] for i in range(len(items))])
 
 
 def plot(pred, meas, naive, path, title):
@@ -99,18 +115,22 @@ def main(argv=None) -> int:
     predicted = pred.predict(G)
     naive = pred.block_sums(G) + table.calibration["overhead_ms"]
     anchors = table.header.get("calibration_networks", [])
-    anchor_archs = [space.from_string(n["arch"]) for n in anchors]
-    builds = [(lambda g=g: space.build(space.decode(g))) for g in G] + [(lambda a=a: space.build(a)) for a in anchor_archs]
+    anchor_archs = [arch_with_plan(space, n["arch"], n.get("precision_plan"), "anchor") for n in anchors]
+    archs = [space.decode(g) for g in G] + anchor_archs
+    builds = [(lambda a=a: space.build(a)) for a in archs]
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        with progress(len(builds), "export " + target.precision, "nets") as bar:
-            for i, build in enumerate(builds):
-                path = Path(tmp) / "a{:04d}.onnx".format(i)
-                export_for_target(build, space.input_shape(), path, target, args.seed + i)
-                paths.append(path)
-                bar.update(1)
-        a = measure(paths, target, protocol, args.seed, "pass 1")
-        b = measure(paths, target, protocol, args.seed + 1, "pass 2")
+        if target.backend == "torch":
+            items = [(b, tuple(space.input_shape())) for b in builds]
+        else:
+            items = []
+            with progress(len(builds), "export " + target.precision, "nets") as bar:
+                for i, arch in enumerate(archs):  # a mixed plan keeps its float ops in float
+                    path = Path(tmp) / "a{:04d}.onnx".format(i)
+                    export_net(space, arch, path, target, args.seed + i)
+                    items.append(path)
+                    bar.update(1)
+        a = measure(items, target, protocol, args.seed, "pass 1")
+        b = measure(items, target, protocol, args.seed + 1, "pass 2")
     n = len(G)
     a, b, anchor_now = a[:n], b[:n], (a[n:] + b[n:]) / 2
     measured = (a + b) / 2

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     try:
-        from edgenas.profile.board import load_manifest, profile_bundle
+        from edgenas.latency.board import load_manifest, profile_bundle
         from edgenas.targets import load_target, target_from_dict
 
         manifest = load_manifest(args.bundle)

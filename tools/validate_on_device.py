@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     try:
         from edgenas.data.preprocess import load_inputs
         from edgenas.targets import load_target
-        from edgenas.validate.report import Thresholds
-        from edgenas.validate.run import validate_against_saved
+        from edgenas.validation.report import Thresholds
+        from edgenas.validation.run import validate_against_saved
 
         inputs, labels = load_inputs(args.inputs)
         report = validate_against_saved(args.artifact, load_target(args.target), inputs, labels, args.ref_outputs, args.out,

@@ -1,13 +1,30 @@
-"""Helpers shared by subcommands: reading arch arguments and space options."""
+"""Helpers shared by subcommands: numeric flags checked by the shared validation layer, data/device
+flags, space options."""
 
 import json
-from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..errors import EdgenasError
+from ..util.checks import cli_type
 
 
-def parse_space_opts(opts: List[str]) -> Dict[str, Any]:
+def num(p, flag: str, spec: Optional[str] = None, **kw) -> None:
+    """A numeric flag parsed and range-checked by the spec of the same name (edgenas.util.checks)."""
+    name = spec or flag.lstrip("-").replace("-", "_")
+    p.add_argument(flag, type=cli_type(name, flag), **kw)
+
+
+def add_data_args(p, val_default: int = 2000) -> None:
+    p.add_argument("--data", help="image-folder tree, .npz, IDX folder, 'fashion-mnist' (default) or 'digits'")
+    num(p, "--train-subset", help="train on this many images (default: all)")
+    num(p, "--val-size", default=val_default, help="images held out of the train split for validation")
+
+
+def add_device_arg(p) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+
+
+def parse_space_opts(opts: Optional[List[str]]) -> Dict[str, Any]:
     """``--space-opt width=0.75`` style overrides; values are read as JSON where possible."""
     out: Dict[str, Any] = {}
     for item in opts or []:
@@ -19,25 +36,6 @@ def parse_space_opts(opts: List[str]) -> Dict[str, Any]:
         except ValueError:
             out[key] = value
     return out
-
-
-def read_arch(space, text: str) -> Dict[str, Any]:
-    """An arch given as an arch string, or as a JSON file holding {"arch": "..."} or {"stages": [...]}."""
-    p = Path(text)
-    if text.endswith(".json") or p.is_file():
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise EdgenasError("arch file {} does not exist".format(p))
-        except ValueError:
-            raise EdgenasError("arch file {} is not valid JSON".format(p))
-        if isinstance(data, dict) and isinstance(data.get("arch"), str):
-            return space.from_string(data["arch"])
-        if isinstance(data, dict) and "stages" in data:
-            space.encode(data)
-            return data
-        raise EdgenasError("arch file {} must hold {{\"arch\": \"<arch string>\"}} or {{\"stages\": [...]}}".format(p))
-    return space.from_string(text)
 
 
 def space_from_args(name: str, args):

@@ -1,24 +1,27 @@
-"""edgenas export / quantize: model checkpoint -> ONNX (+ sidecar) -> INT8 Q/DQ ONNX."""
+"""edgenas export / quantize: model checkpoint -> ONNX (+ sidecar) -> INT8 Q/DQ ONNX in the target's flavour."""
 
-import time
-from pathlib import Path
+from .common import num
 
 
 def add_parser(sub) -> None:
     e = sub.add_parser("export", help="export a model checkpoint to ONNX (+ .onnx.json sidecar with its input contract)")
     e.add_argument("model", help="model checkpoint from extract/finetune/prune")
     e.add_argument("--out", required=True)
-    e.add_argument("--inputs", type=int, metavar="N", help="also save N preprocessed test images (OUT.inputs.npz) and "
-                   "the FP32 outputs on them (OUT.ref_outputs.npz) for validation on the board")
+    num(e, "--inputs", metavar="N", help="also save N preprocessed test images (OUT.inputs.npz) and "
+        "the FP32 outputs on them (OUT.ref_outputs.npz) for validation on the board")
+    e.add_argument("--dynamic-batch", action="store_true", help="export with a dynamic batch dim")
     e.set_defaults(func=run_export)
     q = sub.add_parser("quantize", help="static INT8 Q/DQ quantization with sensitivity analysis")
     q.add_argument("model", help="FP32 ONNX (with its .onnx.json sidecar, or give --calib-inputs)")
     q.add_argument("--calib-data", help="dataset for calibration (default: the one the model was trained on)")
     q.add_argument("--calib-inputs", help=".npz with preprocessed 'inputs' (N,C,H,W float32)")
-    q.add_argument("--calib-size", type=int, default=256, help="calibration images (default 256)")
+    num(q, "--calib-size", default=256, help="calibration images (default 256)")
     q.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
-    q.add_argument("--target", default="cpu-x86-ort-int8", help="target whose quantization settings to use")
-    q.add_argument("--min-sqnr-db", type=float, default=15.0, help="keep layers below this SQNR in float (-1 disables)")
+    q.add_argument("--target", default="cpu-x86-ort-int8", help="int8 target: its backend picks the Q/DQ flavour "
+                   "(ONNX Runtime: u8 asymmetric; TensorRT: symmetric int8, float bias)")
+    num(q, "--min-sqnr-db", default=15.0, help="keep layers below this SQNR in float (-1 disables)")
+    q.add_argument("--plan", help="per-op precisions, comma-separated (int8,fp32,...), or a JSON file with "
+                   "'precision_plan' (default: the plan a mixed search left in the model's sidecar; 'none' ignores it)")
     q.add_argument("--calib-cache-in", help="reuse this calibration cache (refused if model or data differ)")
     q.add_argument("--calib-cache-out", help="write the calibration cache here")
     q.add_argument("--out", required=True)
@@ -26,66 +29,45 @@ def add_parser(sub) -> None:
 
 
 def run_export(args) -> int:
-    from ..export.model_export import export_model
-    from ..search.session import load_model
+    from .. import api
 
-    t0 = time.time()
-    model, meta, space = load_model(args.model)
-    path = export_model(model, meta, space, args.out)
-    print("exported   {} ({:.1f} KB, {:.1f} s) + {}.json".format(path, path.stat().st_size / 1024, time.time() - t0, path))
-    if args.inputs:
-        _save_board_inputs(path, args.inputs)
+    r = api.export(args.model, args.out, args.inputs, args.dynamic_batch)
+    print("exported   {} ({:.1f} KB, {:.1f} s) + {}".format(r.onnx, r.size_kb, r.seconds, r.sidecar))
+    if r.inputs:
+        print("saved      {} and {} (FP32 outputs) for the board".format(r.inputs, r.ref_outputs))
     return 0
-
-
-def _save_board_inputs(path, n: int) -> None:
-    import io
-
-    import numpy as np
-
-    from ..data.preprocess import dataset_inputs
-    from ..export.model_export import read_sidecar
-    from ..runtime.ort import OrtRunner
-    from ..util.io import atomic_write_bytes
-    from ..validate.compare import run_batched
-    from ..validate.run import save_outputs
-
-    inputs, labels = dataset_inputs(None, read_sidecar(path), n)
-    buf = io.BytesIO()
-    np.savez(buf, inputs=inputs, labels=labels)
-    atomic_write_bytes(str(path) + ".inputs.npz", buf.getvalue())
-    with OrtRunner(path) as r:
-        save_outputs(str(path) + ".ref_outputs.npz", run_batched(r, inputs, 1), inputs)
-    print("saved      {0}.inputs.npz ({1} images) and {0}.ref_outputs.npz (FP32 outputs) for the board".format(path, len(inputs)))
 
 
 def run_quantize(args) -> int:
-    from ..compress.quantize import quantize_model
-    from ..data.preprocess import dataset_inputs, load_inputs
-    from ..export.model_export import read_sidecar, sidecar_path
-    from ..targets import load_target
-    from ..util.io import atomic_write_json
-    import dataclasses
+    from .. import api
 
-    from ..export.onnx_export import load_onnx
-
-    t0 = time.time()
-    load_onnx(args.model)
-    target = load_target(args.target)
-    quant = dataclasses.replace(target.quantization, method=args.method)
-    side = read_sidecar(args.model)
-    if args.calib_inputs:
-        calib, _ = load_inputs(args.calib_inputs)
-        calib = calib[: args.calib_size]
-    else:
-        calib, _ = dataset_inputs(args.calib_data, side, args.calib_size, split="train", seed=1)
-    report = quantize_model(args.model, args.out, calib, quant, None if args.min_sqnr_db < 0 else args.min_sqnr_db,
-                            args.calib_cache_in, args.calib_cache_out)
-    if side:
-        atomic_write_json(sidecar_path(args.out), dict(side, precision="int8", quantization=dict(report, target=target.name),
-                                                     fp32_source=str(args.model)))
-    kept = report.get("sensitivity", {}).get("kept_float", [])
-    print("quantized  {} -> {} ({:.1f} KB -> {:.1f} KB) in {:.1f} s; {} calibration images, {}, {} layer(s) kept in float{}".format(
-        args.model, args.out, Path(args.model).stat().st_size / 1024, Path(args.out).stat().st_size / 1024, time.time() - t0,
-        len(calib), args.method, len(kept), ": " + ", ".join(kept) if kept else ""))
+    r = api.quantize(args.model, args.out, args.target, args.method, args.calib_size, args.calib_data, args.calib_inputs,
+                     None if args.min_sqnr_db < 0 else args.min_sqnr_db, args.calib_cache_in, args.calib_cache_out,
+                     precision_plan=_plan(args.plan))
+    print("quantized  {} -> {} ({:.1f} KB -> {:.1f} KB) in {:.1f} s; {} flavour, {} calibration images, {}, {} layer(s) kept "
+          "in float{}".format(args.model, r.onnx, r.size_kb_before, r.size_kb_after, r.seconds, r.flavour,
+                              r.calibration_images, args.method, len(r.kept_float),
+                              ": " + ", ".join(r.kept_float[:8]) + (" ..." if len(r.kept_float) > 8 else "") if r.kept_float else ""))
     return 0
+
+
+def _plan(text):
+    """--plan: None (the sidecar's), [] for 'none', a list from 'int8,fp32,...' or a JSON file's precision_plan."""
+    import json
+    from pathlib import Path
+
+    from ..errors import EdgenasError
+
+    if text is None:
+        return None
+    if text.lower() == "none":
+        return []
+    if text.endswith(".json") or Path(text).is_file():
+        try:
+            data = json.loads(Path(text).read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise EdgenasError("--plan {}: cannot read a JSON file ({})".format(text, type(e).__name__))
+        if not isinstance(data, dict) or not isinstance(data.get("precision_plan"), list):
+            raise EdgenasError("--plan {}: the JSON must hold a 'precision_plan' list (best.arch.json of a mixed search)".format(text))
+        return data["precision_plan"]
+    return [p.strip() for p in text.split(",") if p.strip()]

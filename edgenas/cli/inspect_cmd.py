@@ -1,6 +1,7 @@
 """edgenas inspect table T"""
 
-from ..profile.table import LatencyTable
+from ..latency.table import LatencyTable
+from .common import num
 
 
 def add_parser(sub) -> None:
@@ -9,7 +10,7 @@ def add_parser(sub) -> None:
     isub.required = True
     t = isub.add_parser("table", help="provenance, entry count, noise and calibration error of a latency table")
     t.add_argument("path")
-    t.add_argument("--top", type=int, default=5, help="also list the N slowest and noisiest entries")
+    num(t, "--top", default=5, help="also list the N slowest and noisiest entries")
     t.set_defaults(func=run_table)
 
 

@@ -1,8 +1,8 @@
 """edgenas predict --table T --arch ARCH"""
 
-from ..profile.predictor import Predictor
-from ..profile.table import LatencyTable
-from .common import read_arch
+from ..latency.predictor import Predictor
+from ..latency.table import LatencyTable
+from ..tasks.common import read_arch
 
 
 def add_parser(sub) -> None:
@@ -21,7 +21,9 @@ def run(args) -> int:
     params, macs = pred.space.cost(arch)
     if args.breakdown:
         for key, ms in parts:
-            print("  {:<44} {:8.4f} ms".format(key, ms))
+            kind = "boundary" if key.split("_", 1)[0] in ("quant", "dequant") else (
+                "fp32" if key.startswith("fp32:") else table.header["precision"])
+            print("  {:<48} {:<8} {:8.4f} ms".format(key.replace("fp32:", ""), kind, ms))
     print("arch       {}".format(pred.space.to_string(arch)))
     print("params     {:.3f} M   MACs {:.2f} M".format(params / 1e6, macs / 1e6))
     print("predicted  {:.4f} ms on {} ({}, {} ops; calibration LOO MAPE {:.1f}%)".format(

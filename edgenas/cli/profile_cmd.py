@@ -1,36 +1,49 @@
-"""edgenas profile [plan|board]: plan an ops bundle on the host, time it on the board, or both here."""
+"""edgenas profile [plan|board]: plan an ops bundle on the host, time it on the board, or both here;
+with --board NAME[,NAME...], plan here and time it on boards over SSH."""
 
-import sys
-import time
-from pathlib import Path
-
-from ..errors import EdgenasError
-from ..targets import load_target
-from .common import space_from_args
+from .common import num, parse_space_opts
 
 
-def _space_args(p) -> None:
+def board_args(p) -> None:
+    """--accept-new-host-key and --fresh: the options every command that runs a job on a board takes."""
+    p.add_argument("--accept-new-host-key", action="store_true",
+                   help="first contact: trust and record the board's host key (a changed key is still refused)")
+    p.add_argument("--fresh", action="store_true", help="run the board job again even if the board has a finished one")
+
+
+def upload_cap(p) -> None:
+    num(p, "--max-upload-mb", default=2048.0, help="refuse uploads to a board over this many MB (default 2048)")
+
+
+def space_args(p) -> None:
     p.add_argument("--target", help="target name (edgenas targets list) or YAML path")
     p.add_argument("--space", default="mbv3-small", help="search space (default: mbv3-small)")
-    p.add_argument("--resolution", type=int, help="input resolution (default: the space's)")
+    num(p, "--resolution", help="input resolution (default: the space's)")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option, e.g. width=0.75")
-    p.add_argument("--networks", type=int, default=32, help="reference networks for calibration (default 32)")
-    p.add_argument("--seed", type=int, default=0)
+    num(p, "--networks", default=32, help="reference networks for calibration (default 32)")
+    num(p, "--seed", default=0)
+    p.add_argument("--precision", choices=["mixed"], help="mixed: a table for precision-aware search (every op at int8 "
+                   "and fp32 plus the precision boundaries; ONNX Runtime int8 targets)")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("profile", help="profile every op of a search space on this machine into a latency table",
-                       description="Without a sub-command: plan the bundle and time it here. Split for a real "
-                                   "board: 'profile plan' on the host, then 'profile board' (or "
-                                   "tools/profile_board.py) on the board.")
-    _space_args(p)
-    p.add_argument("--out", help="latency table JSON to write")
-    p.add_argument("--bundle", help="bundle directory (default: .edgenas/bundles/<space>-<res>-<precision>)")
+                       description="Without a sub-command: plan the bundle and time it here, or with --board on "
+                                   "boards over SSH (edgenas board add/setup). By hand for an air-gapped board: "
+                                   "'profile plan' on the host, then 'profile board' (or tools/profile_board.py) there.")
+    space_args(p)
+    p.add_argument("--out", help="latency table JSON to write (several boards: put {board} in it, or get T.<board>.json)")
+    p.add_argument("--bundle", help="bundle directory (default: .edgenas/bundles/<space>-r<res>-<backend>-<precision>-<hash>"
+                                    ", the hash of everything the bundle depends on)")
+    p.add_argument("--board", help="profile on this board over SSH, or several in parallel: orin,xavier "
+                                   "(--target defaults to each board's)")
+    board_args(p)
+    upload_cap(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_all)
     psub = p.add_subparsers(dest="profile_cmd", metavar="<plan|board>")
     plan = psub.add_parser("plan", help="host: write the ops bundle (ONNX per op + manifest + reference nets)")
-    _space_args(plan)
+    space_args(plan)
     plan.add_argument("--bundle", required=True, help="directory to write the bundle into")
     plan.add_argument("--quiet", action="store_true")
     plan.set_defaults(func=run_plan)
@@ -38,55 +51,72 @@ def add_parser(sub) -> None:
     board.add_argument("bundle", help="bundle directory")
     board.add_argument("--target", required=True)
     board.add_argument("--out", required=True)
-    board.add_argument("--seed", type=int, default=0)
+    num(board, "--seed", default=0)
+    num(board, "--max-active", help="engines/sessions kept activated at once (default: the backend's)")
     board.add_argument("--quiet", action="store_true")
     board.set_defaults(func=run_board)
 
 
 def _need(args, *names) -> None:
+    from ..errors import EdgenasError
+
     missing = ["--" + n for n in names if getattr(args, n) in (None, "")]
     if missing:
         raise EdgenasError("edgenas profile needs {}; see edgenas profile --help".format(", ".join(missing)))
 
 
 def run_plan(args) -> int:
-    from ..profile.bundle import plan_bundle
+    from .. import api
 
     _need(args, "target")
-    target, space = load_target(args.target), space_from_args(args.space, args)
-    t0 = time.time()
-    m = plan_bundle(space, target, args.bundle, n_networks=args.networks, seed=args.seed, show_progress=not args.quiet)
+    r = api.plan_bundle(args.target, args.bundle, args.space, args.resolution, parse_space_opts(args.space_opt),
+                        args.networks, args.seed, progress=not args.quiet, precision=args.precision)
+    m = r.manifest
     print("bundle {}: {} ops + {} reference networks for {} @ {}px, {} ({:.1f} s)".format(
-        args.bundle, len(m["ops"]), len(m["networks"]), space.name, space.resolution, target.precision, time.time() - t0))
-    print("next, on the board: python tools/profile_board.py {} --target {} --out TABLE.json".format(args.bundle, target.name))
+        r.bundle, r.ops, r.networks, m["space"]["name"], m["resolution"], m["precision"], r.seconds))
+    print("next, on the board: python tools/profile_board.py {} --target {} --out TABLE.json".format(r.bundle, m["target"]["name"]))
     return 0
 
 
 def run_board(args) -> int:
-    from ..profile.board import profile_bundle
+    from .. import api
 
-    target = load_target(args.target)
-    table = profile_bundle(args.bundle, target, args.out, seed=args.seed, show_progress=not args.quiet)
-    print("\n".join(table.summary()))
+    r = api.profile_bundle(args.bundle, args.target, args.out, seed=args.seed, progress=not args.quiet,
+                           max_active=args.max_active)
+    print("\n".join(r.summary()))
     return 0
 
 
 def run_all(args) -> int:
-    from ..profile.board import profile_bundle
-    from ..profile.bundle import plan_bundle
+    from .. import api
 
+    if getattr(args, "board", None):
+        return run_on_boards(args)
+    if args.fresh or args.accept_new_host_key:
+        from ..errors import EdgenasError
+
+        raise EdgenasError("--fresh and --accept-new-host-key are for --board runs; add --board NAME")
     _need(args, "target", "out")
-    target, space = load_target(args.target), space_from_args(args.space, args)
-    bundle = Path(args.bundle or Path(".edgenas") / "bundles" / "{}-r{}-{}-{}".format(
-        space.name, space.resolution, target.precision, space.sha256[:8]))
-    t0 = time.time()
-    if not (bundle / "manifest.json").is_file():
-        plan_bundle(space, target, bundle, n_networks=args.networks, seed=args.seed, show_progress=not args.quiet)
-    else:
-        sys.stderr.write("edgenas: reusing bundle {}\n".format(bundle))
-    table = profile_bundle(bundle, target, args.out, seed=args.seed, show_progress=not args.quiet)
-    table.header["total_time_s"] = round(time.time() - t0, 1)
-    table.save(args.out)
-    print("\n".join(table.summary()))
-    print("wrote {} ({} entries) in {:.0f} s".format(args.out, len(table.entries), time.time() - t0))
+    r = api.profile(args.target, args.out, args.space, args.resolution, parse_space_opts(args.space_opt), args.networks,
+                    args.bundle, args.seed, progress=not args.quiet, precision=args.precision)
+    print("\n".join(r.summary()))
+    print("wrote {} ({} entries) in {:.0f} s".format(r.table, r.entries, r.seconds))
+    return 0
+
+
+def run_on_boards(args) -> int:
+    """edgenas profile --board NAMES (and its alias edgenas board profile NAMES)."""
+    from .. import api
+
+    _need(args, "out")
+    r = api.profile(args.target, args.out, args.space, args.resolution, parse_space_opts(args.space_opt), args.networks,
+                    args.bundle, args.seed, progress=not args.quiet, board=args.board,
+                    accept_new_host_key=args.accept_new_host_key, fresh=args.fresh, max_upload_mb=args.max_upload_mb,
+                    precision=args.precision)
+    results = r if isinstance(r, list) else [r]
+    for one in results:
+        if len(results) == 1:
+            print("\n".join(one.summary()))
+        print("{}: wrote {} ({} entries)".format(one.board, one.table, one.entries))
+    print("done in {:.0f} s".format(max(one.seconds for one in results)))
     return 0

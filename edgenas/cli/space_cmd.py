@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..space import get_space, list_spaces
-from .common import space_from_args
+from .common import num, space_from_args
 
 
 def add_parser(sub) -> None:
@@ -14,11 +14,11 @@ def add_parser(sub) -> None:
     for name, func, hlp in (("show", run_show, "genes, op count and size range"), ("sample", run_sample, "random arch strings")):
         s = ssub.add_parser(name, help=hlp)
         s.add_argument("name")
-        s.add_argument("--resolution", type=int)
+        num(s, "--resolution")
         s.add_argument("--space-opt", action="append", metavar="KEY=VALUE")
         if name == "sample":
-            s.add_argument("--n", type=int, default=3)
-            s.add_argument("--seed", type=int, default=0)
+            num(s, "--n", default=3)
+            num(s, "--seed", default=0)
         s.set_defaults(func=func)
 
 

@@ -234,8 +234,8 @@ def rebuild_like(model: nn.Module, state: Dict[str, torch.Tensor]) -> nn.Module:
 
 def measure_latency_fn(target, input_shape) -> Callable[[nn.Module], float]:
     """Measured end-to-end latency of a torch model exported to ONNX, on ``target`` here."""
-    from ..export.onnx_export import export_onnx
-    from ..runtime import make_runner
+    from ..modelio.onnx_export import export_onnx
+    from ..backends import make_runner
     from ..runtime.timing import measure_interleaved, stats
 
     def measure(model: nn.Module) -> float:

@@ -26,7 +26,7 @@ MIN_CALIB = 16
 
 
 def _input_shape(path) -> List[Any]:
-    from ..export.onnx_export import load_onnx
+    from ..modelio.onnx_export import load_onnx
 
     model = load_onnx(path)
     inits = {i.name for i in model.graph.initializer}
@@ -64,9 +64,17 @@ def node_sqnr(fp32_path, qdq_path, inputs: List[np.ndarray], input_name: str) ->
     return {k: float(v["xmodel_err"]) for k, v in errors.items() if "xmodel_err" in v}
 
 
+def block_nodes(model, blocks: List[int]) -> List[str]:
+    """Names of the ONNX nodes of top-level blocks ``blocks`` (torch.onnx names them '/<index>/...')."""
+    prefixes = tuple("/{}/".format(int(b)) for b in blocks)
+    return [n.name for n in model.graph.node if n.name.startswith(prefixes)]
+
+
 def quantize_model(fp32_path, out_path, calib: np.ndarray, quant, min_sqnr_db: Optional[float] = 15.0,
-                   cache_in=None, cache_out=None) -> Dict[str, Any]:
-    """Quantize ``fp32_path`` to Q/DQ INT8 at ``out_path``. Returns a report of what was done."""
+                   cache_in=None, cache_out=None, flavour: str = "onnxruntime",
+                   keep_float: Optional[List[int]] = None) -> Dict[str, Any]:
+    """Quantize ``fp32_path`` to Q/DQ INT8 at ``out_path``. Returns a report of what was done.
+    ``keep_float``: block indices (a precision plan) whose nodes stay in float."""
     import onnx
 
     shape, input_name = _input_shape(fp32_path)
@@ -74,30 +82,44 @@ def quantize_model(fp32_path, out_path, calib: np.ndarray, quant, min_sqnr_db: O
     batches = _batches(calib, shape[0])
     key = {"model_sha256": sha256_file(fp32_path), "data_sha256": sha256_bytes(np.ascontiguousarray(calib).tobytes()),
            "method": quant.method, "activation_type": quant.activation_type, "weight_type": quant.weight_type,
-           "per_channel": quant.per_channel}
-    ort_cache = _cache_path(key, cache_in, cache_out)
+           "per_channel": quant.per_channel, "flavour": flavour}
+    fp32_model = onnx.load(str(fp32_path))
+    planned = block_nodes(fp32_model, keep_float or [])
+    if keep_float and not planned:
+        raise EdgenasError("the precision plan keeps blocks {} in float but {} has no such blocks; the plan does not "
+                           "match this model".format(keep_float, fp32_path))
     report: Dict[str, Any] = {"calibration": dict(key, images=int(len(calib)), cache_in=str(cache_in) if cache_in else None,
-                                                  cache_out=str(cache_out) if cache_out else None)}
-    excluded: List[str] = []
-    quantize_qdq(fp32_path, out_path, batches, quant, input_name, calibration_cache=ort_cache)
-    if min_sqnr_db is not None:
-        sqnr = node_sqnr(fp32_path, out_path, batches[:4], input_name)
-        producers = {o: n.name for n in onnx.load(str(fp32_path)).graph.node for o in n.output}
-        weak = sorted((v, k) for k, v in sqnr.items() if v < min_sqnr_db and k in producers)
-        excluded = sorted({producers[k] for _, k in weak})
-        report["sensitivity"] = {"min_sqnr_db": min_sqnr_db, "worst": [{"tensor": k, "sqnr_db": round(v, 2)} for v, k in sorted((v, k) for k, v in sqnr.items())[:5]],
-                                 "kept_float": excluded}
-        if excluded:
-            quantize_qdq(fp32_path, out_path, batches, quant, input_name, nodes_to_exclude=excluded, calibration_cache=ort_cache)
-    if cache_out and ort_cache and Path(ort_cache).resolve() != Path(cache_out).resolve():
-        shutil.copyfile(ort_cache, cache_out)
-    if cache_out:
-        atomic_write_json(str(cache_out) + ".key.json", key)
+                                                  cache_out=str(cache_out) if cache_out else None),
+                              "flavour": flavour, "plan_float_blocks": sorted(int(b) for b in keep_float or [])}
+    tmp_dirs: List[str] = []
+    try:
+        ort_cache = _cache_path(key, cache_in, cache_out, tmp_dirs)
+        excluded: List[str] = []
+        quantize_qdq(fp32_path, out_path, batches, quant, input_name, nodes_to_exclude=planned, calibration_cache=ort_cache,
+                     flavour=flavour)
+        if min_sqnr_db is not None:
+            sqnr = node_sqnr(fp32_path, out_path, batches[:4], input_name)
+            producers = {o: n.name for n in fp32_model.graph.node for o in n.output}
+            weak = sorted((v, k) for k, v in sqnr.items() if v < min_sqnr_db and k in producers)
+            excluded = sorted({producers[k] for _, k in weak} - set(planned))
+            report["sensitivity"] = {"min_sqnr_db": min_sqnr_db, "worst": [{"tensor": k, "sqnr_db": round(v, 2)} for v, k in sorted((v, k) for k, v in sqnr.items())[:5]],
+                                     "kept_float": excluded}
+            if excluded:
+                quantize_qdq(fp32_path, out_path, batches, quant, input_name, nodes_to_exclude=planned + excluded,
+                             calibration_cache=ort_cache, flavour=flavour)
+        report["kept_float"] = sorted(set(planned) | set(excluded))
+        if cache_out and ort_cache and Path(ort_cache).resolve() != Path(cache_out).resolve():
+            shutil.copyfile(ort_cache, cache_out)
+        if cache_out:
+            atomic_write_json(str(cache_out) + ".key.json", key)
+    finally:
+        for d in tmp_dirs:
+            shutil.rmtree(d, ignore_errors=True)
     report["output"] = {"path": str(out_path), "sha256": sha256_file(out_path)}
     return report
 
 
-def _cache_path(key: Dict[str, Any], cache_in, cache_out) -> Optional[str]:
+def _cache_path(key: Dict[str, Any], cache_in, cache_out, tmp_dirs: List[str]) -> Optional[str]:
     from onnxruntime.quantization import quantize_static
 
     if not (cache_in or cache_out):
@@ -108,12 +130,16 @@ def _cache_path(key: Dict[str, Any], cache_in, cache_out) -> Optional[str]:
         kp = Path(str(cache_in) + ".key.json")
         if not Path(cache_in).is_file() or not kp.is_file():
             raise EdgenasError("calibration cache {} (and its .key.json) does not exist".format(cache_in))
-        old = json.loads(kp.read_text())
+        try:
+            old = json.loads(kp.read_text())
+        except ValueError:
+            raise EdgenasError("calibration cache key {} is corrupt; drop --calib-cache-in to recalibrate".format(kp))
         if old != key:
             diff = [k for k in key if old.get(k) != key[k]]
             raise EdgenasError("calibration cache {} was made for another {}; drop --calib-cache-in to recalibrate".format(
                 cache_in, "/".join(diff)))
-        tmp = Path(tempfile.mkdtemp()) / ("cache-" + sha256_json(key)[:12] + ".json")
+        tmp_dirs.append(tempfile.mkdtemp(prefix="edgenas-calib-"))
+        tmp = Path(tmp_dirs[-1]) / ("cache-" + sha256_json(key)[:12] + ".json")
         shutil.copyfile(cache_in, tmp)
         return str(tmp)
     if Path(cache_out).exists():

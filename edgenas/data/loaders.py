@@ -186,6 +186,18 @@ def load_dataset(spec: Optional[str] = None, split: str = "train") -> Dataset:
 def check_dataset(ds: Dataset) -> None:
     if len(ds) == 0:
         raise EdgenasError("dataset {} is empty".format(ds.source))
+    if int(ds.labels.min()) < 0:
+        raise EdgenasError("dataset {} has negative labels ({}); labels must be 0..{}".format(
+            ds.source, int(ds.labels.min()), len(ds.classes) - 1))
+    if int(ds.labels.max()) >= len(ds.classes):
+        raise EdgenasError("dataset {} has label {} but only {} classes ({}); fix the labels".format(
+            ds.source, int(ds.labels.max()), len(ds.classes), ", ".join(ds.classes[:5]) + (", ..." if len(ds.classes) > 5 else "")))
+    counts = np.bincount(ds.labels, minlength=len(ds.classes))
+    empty = np.flatnonzero(counts == 0)
+    if len(empty) and ds.source.split(":")[0] in ("idx", "npz"):
+        raise EdgenasError("dataset {}: labels run 0..{} but classes {} have no images (a stray label?); labels must "
+                           "be 0..K-1 with every class present".format(ds.source, int(ds.labels.max()),
+                                                                         ", ".join(str(int(c)) for c in empty[:8])))
     n_cls = len(np.unique(ds.labels))
     if n_cls < 2:
         raise EdgenasError("dataset {} has a single class; classification needs at least two".format(ds.source))

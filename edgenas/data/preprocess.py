@@ -44,3 +44,17 @@ def load_inputs(path) -> Tuple[np.ndarray, Optional[np.ndarray]]:
             return z["inputs"].astype(np.float32), (z["labels"] if "labels" in z.files else None)
     except (OSError, ValueError) as e:
         raise EdgenasError("cannot read inputs {}: {}".format(path, str(e).splitlines()[0]))
+
+
+def check_inputs(x: np.ndarray, sidecar: Optional[Dict[str, Any]], where: str) -> None:
+    """Inputs must be non-empty, NCHW, finite, and match the model's input contract where it is known."""
+    if x.ndim != 4:
+        raise EdgenasError("{}: inputs must be NCHW (4-D), got shape {}".format(where, list(x.shape)))
+    if len(x) == 0:
+        raise EdgenasError("{}: no inputs (0 images); give at least one, or a larger --limit".format(where))
+    if not np.isfinite(x).all():
+        raise EdgenasError("{}: inputs hold NaN or infinite values".format(where))
+    want = (sidecar or {}).get("input", {}).get("shape")
+    if want and list(x.shape[1:]) != [int(v) for v in want[1:]]:
+        raise EdgenasError("{}: inputs are {} per image but the model takes {}; preprocess them to the model's input".format(
+            where, list(x.shape[1:]), list(want[1:])))

@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import Any, Dict, Literal, Optional
 
 from ..errors import EdgenasError
-from ..targets import _read_yaml
-from ..util.config import from_dict
-from ..validate.report import Thresholds
+from ..util.checks import check
+from ..util.config import from_dict, read_yaml
+from ..validation.report import Thresholds
 
 
 @dataclass
@@ -16,12 +16,15 @@ class SupernetOpts:
     val_size: int = 1000
     epochs: int = 1
     batch_size: int = 128
+    lr: float = 0.05
+    schedule: Literal["sandwich", "progressive"] = "sandwich"
 
 
 @dataclass
 class SearchOpts:
-    population: int = 12
-    generations: int = 4
+    budget: Optional[int] = None  # evaluations; None: the one default (edgenas.nas.defaults)
+    population: Optional[int] = None
+    generations: Optional[int] = None
     mode: Literal["single", "pareto"] = "single"
 
 
@@ -54,26 +57,42 @@ class PipelineConfig:
     search_table: Optional[str] = None
     out: str = "runs/pipeline"
     seed: int = 0
+    device: str = "auto"
     supernet: SupernetOpts = field(default_factory=SupernetOpts)
     search: SearchOpts = field(default_factory=SearchOpts)
     finetune: FinetuneOpts = field(default_factory=FinetuneOpts)
     prune: bool = True
     quantize: QuantizeOpts = field(default_factory=QuantizeOpts)
     validate: ValidateOpts = field(default_factory=ValidateOpts)
+    board: Optional[str] = None  # a board from `edgenas board list`: the engine build and the validation run there
+    # auto: mixed-precision search (int8 only where the table says it pays) for ONNX Runtime int8 targets
+    precision: Literal["auto", "single", "mixed"] = "auto"
+
+    def check_loaded(self, where: str) -> None:
+        check("latency_ms", self.latency_ms, label=where + ".latency_ms")
+        if self.latency_ms is None:
+            raise EdgenasError("{}.latency_ms is required: the latency budget in ms".format(where))
+        if self.board is not None:
+            from ..board.registry import get_board
+
+            try:
+                get_board(str(self.board))
+            except EdgenasError as e:
+                raise EdgenasError("{}.board: {}".format(where, e))
 
     def validate_values(self) -> None:
-        if self.latency_ms <= 0:
-            raise EdgenasError("latency_ms must be positive")
+        self.check_loaded("pipeline")
 
 
 def load_pipeline(path) -> PipelineConfig:
     p = Path(path)
     if not p.is_file():
         raise EdgenasError("pipeline file {} does not exist".format(p))
-    data = _read_yaml(p) or {}
-    cfg = from_dict(PipelineConfig, data, where=p.name)
-    cfg.validate_values()
-    return cfg
+    data = read_yaml(p)
+    if data is None or data == {}:
+        raise EdgenasError("pipeline file {} is empty; start from examples/cpu-demo.yaml (an empty file would silently "
+                           "run every default)".format(p))
+    return from_dict(PipelineConfig, data, where=p.name)
 
 
 def config_dict(cfg: PipelineConfig) -> Dict[str, Any]:

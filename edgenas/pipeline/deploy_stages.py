@@ -1,79 +1,115 @@
-"""Pipeline stages after training: prune to budget, export, INT8, engine, validate, report."""
+"""Pipeline stages after training: prune to budget, export, INT8, check + engine, validate, report."""
 
-import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..errors import EdgenasError
 
 
-def _predicted(table: str, sidecar_or_meta: Dict[str, Any]) -> float:
-    from ..profile.predictor import Predictor
-    from ..profile.table import LatencyTable
+def predicted_for(table: str, meta: Dict[str, Any]) -> float:
+    """The table's prediction for a model checkpoint (with its precision plan, for a mixed table)."""
+    from ..latency.predictor import Predictor
+    from ..latency.table import LatencyTable
     from ..space import space_from_description
+    from ..tasks.common import arch_with_plan
 
-    space = space_from_description(sidecar_or_meta["space"])
-    return Predictor(LatencyTable.load(table), space).predict_arch(space.from_string(sidecar_or_meta["arch"]))[0]
+    lt = LatencyTable.load(table)
+    space = space_from_description(lt.header["space"])
+    return Predictor(lt, space).predict_arch(arch_with_plan(space, meta["arch"], meta.get("precision_plan"), "model"))[0]
 
 
-def deploy_stages(p, model: str, table: str, data: List[str]) -> Dict[str, Any]:
-    from ..search.train import load_checkpoint
+def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None) -> Dict[str, Any]:
+    """``table``: the target's own (pruning); ``search_table``: the one the search used (a mixed table
+    predicts a mixed plan: validation and the report use it)."""
+    from ..nas.train import load_checkpoint
+    from ..tasks.compress import export, prune, quantize
+    from ..tasks.deploy import build, check
 
     c, t, o = p.cfg, p.target, p.out
     _, meta = load_checkpoint(model)
-    pred = _predicted(table, meta)
+    pred = predicted_for(search_table or table, meta)
     pruned = str(o / "05-prune" / "model_pruned.pt")
 
-    def prune():
+    def do_prune():
         if pred <= c.latency_ms or not c.prune:
             Path(pruned).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model, pruned)
             return "skipped: predicted {:.4f} ms already within {:.4f} ms".format(pred, c.latency_ms)
-        p._call("prune", model, "--table", table, "--latency-ms", c.latency_ms, *data, "--finetune-epochs", c.finetune.epochs,
-                "--out", pruned, "--quiet", *([] if t.backend == "onnxruntime" else ["--no-measure"]))
-        return "pruned from predicted {:.4f} ms".format(pred)
+        r = prune(model, table, c.latency_ms, pruned, measure=t.backend == "onnxruntime", finetune_epochs=c.finetune.epochs,
+                  data=c.data, train_subset=c.finetune.train_subset, val_size=c.supernet.val_size, device=c.device,
+                  progress=False)
+        return "pruned from predicted {:.4f} ms to {:.4f} ms".format(pred, r.predicted_ms)
 
-    p.stage("prune", {"lat": c.latency_ms, "on": c.prune}, [model, table], [pruned], prune)
+    p.stage("prune", {"lat": c.latency_ms, "on": c.prune}, [model, table], [pruned], do_prune)
     fp32 = str(o / "06-export" / "model.onnx")
-    p.stage("export", {}, [pruned], [fp32], lambda: p._call("export", pruned, "--out", fp32, "--inputs", min(500, c.validate.limit)))
+    p.stage("export", {}, [pruned], [fp32], lambda: export(pruned, fp32, inputs=min(500, c.validate.limit)) and None)
     artifact = fp32
     if t.precision == "int8":
         artifact = str(o / "07-int8" / "model.int8.onnx")
         q = c.quantize
-        Path(artifact).parent.mkdir(parents=True, exist_ok=True)
-        p.stage("quantize", q.__dict__, [fp32], [artifact],
-                lambda: p._call("quantize", fp32, "--target", t.name, "--method", q.method, "--calib-size", q.calib_size,
-                                "--min-sqnr-db", q.min_sqnr_db, "--calib-cache-out", str(Path(artifact).parent / "calib.json"),
-                                "--out", artifact))
-    board_cmds = []
+        p.stage("quantize", asdict(q), [fp32], [artifact],
+                lambda: "{} flavour, {} layer(s) kept in float".format(*_quant(quantize(
+                    fp32, artifact, t, q.method, q.calib_size, min_sqnr_db=q.min_sqnr_db,
+                    calib_cache_out=str(Path(artifact).parent / "calib.json")))))
+    if c.board:  # `board: NAME`: the engine build and the validation run there over SSH
+        from .board_stages import board_deploy
+
+        return _report(p, fp32, artifact, search_table or table, board_deploy(p, fp32, artifact, search_table or table), [])
+    board_cmds: List[str] = []
+    artifact_run = artifact
     if t.backend == "tensorrt":
+        rep = check(artifact, t)
+        if not rep.ok:
+            raise EdgenasError("pipeline stage 'check' failed: {} fails the TensorRT {} check: {}".format(
+                artifact, rep.tensorrt, rep.problems[0]))
+        p.log("[{:<9}] ok       {} passes the TensorRT {} static check ({})".format(
+            "check", Path(artifact).name, rep.tensorrt, rep.facts.get("qdq_flavour") or "float"))
         engine = str(o / "08-engine" / "model.engine")
-        board_cmds.append("python tools/build_engine.py {} --target {} --out model.engine".format(Path(artifact).name, t.name))
+        board_cmds.append("edgenas build {} --target {} --out model.engine   # or python tools/build_engine.py".format(
+            Path(artifact).name, t.name))
         board_cmds.append("python tools/validate_on_device.py model.engine --target {} --inputs {}.inputs.npz "
                           "--ref-outputs {}.ref_outputs.npz --out report/".format(t.name, Path(fp32).name, Path(fp32).name))
-        try:
-            import tensorrt  # noqa: F401
-        except ImportError:
-            print("[{:<9}] skipped  TensorRT is not installed here; build on the board (commands at the end)".format("build"))
-            return report(p, fp32, artifact, table, None, board_cmds)
-        Path(engine).parent.mkdir(parents=True, exist_ok=True)
-        p.stage("build", {"target": t.sha256}, [artifact], [engine], lambda: p._call("build", artifact, "--target", t.name, "--out", engine))
-        artifact_run = engine
+        if _has_tensorrt():
+            p.stage("build", {"target": t.sha256}, [artifact], [engine], lambda: build(artifact, t, engine) and None)
+            artifact_run = engine
+        else:
+            p.log("[{:<9}] skipped  TensorRT is not installed here; build and validate on the board:".format("build"))
+            return _report(p, fp32, artifact, table, None, board_cmds)
     else:
-        artifact_run = artifact
         board_cmds.append("python tools/validate_on_device.py {} --target {} --inputs {}.inputs.npz --ref-outputs "
                           "{}.ref_outputs.npz --out report/".format(Path(artifact).name, t.name, Path(fp32).name, Path(fp32).name))
     vd = o / "09-validate"
     v = c.validate
-    p.stage("validate", v.__dict__, [artifact, fp32, table], [str(vd / "report.json")],
-            lambda: p._call("validate", artifact_run, "--ref", fp32, "--target", t.name, "--table", table, "--limit", v.limit,
-                            "--max-acc-drop", v.max_acc_drop_pt, "--min-agreement", v.min_agreement_pct, "--min-cosine",
-                            v.min_cosine, "--max-latency-over-predicted", v.max_latency_over_predicted, "--out", vd))
-    return report(p, fp32, artifact, table, str(vd / "report.json"), board_cmds)
+
+    def do_validate():
+        from ..tasks.validate import validate
+
+        r = validate(artifact_run, fp32, t, vd, c.data, limit=v.limit, table=search_table or table, max_acc_drop=v.max_acc_drop_pt,
+                     min_agreement=v.min_agreement_pct, min_cosine=v.min_cosine,
+                     max_latency_over_predicted=v.max_latency_over_predicted)
+        return r.status
+
+    p.stage("validate", asdict(v), [artifact, fp32, search_table or table], [str(vd / "report.json")], do_validate)
+    return _report(p, fp32, artifact, search_table or table, str(vd / "report.json"), board_cmds)
 
 
-def report(p, fp32: str, artifact: str, table: str, validation: str, board_cmds: List[str]) -> Dict[str, Any]:
+def _quant(r):
+    return r.flavour, len(r.kept_float)
+
+
+def _has_tensorrt() -> bool:
+    try:
+        from ..backends.tensorrt.compat import import_tensorrt
+
+        import_tensorrt()
+        return True
+    except EdgenasError:
+        return False
+
+
+def _report(p, fp32: str, artifact: str, table: str, validation, board_cmds: List[str]) -> Dict[str, Any]:
     from .report import write_pipeline_report
 
     return write_pipeline_report(p, fp32, artifact, table, validation, board_cmds)

@@ -9,7 +9,21 @@ from typing import Any, Dict, List, Optional
 from ..util.io import atomic_write_json, atomic_write_text
 
 
-def _plots(out: Path, rows: List[Dict[str, Any]], breakdown: List, budget: float) -> Dict[str, str]:
+def _kind(key: str, default: str) -> str:
+    if key.split("_", 1)[0] in ("quant", "dequant"):
+        return "boundary"
+    return "fp32" if key.startswith("fp32:") else default
+
+
+def _all(space, meta, lt):
+    """A plan for a model searched without one: every op at the table's own precision."""
+    if not getattr(space, "precisions", None):
+        return None
+    n = len(space.base.ops(space.base.from_string(meta["arch"])))
+    return [lt.header["precision"] if lt.header["precision"] in ("int8", "fp32") else "fp32"] * n
+
+
+def _plots(out: Path, rows: List[Dict[str, Any]], breakdown: List, budget: float, default_kind: str) -> Dict[str, str]:
     try:
         import matplotlib
 
@@ -18,9 +32,16 @@ def _plots(out: Path, rows: List[Dict[str, Any]], breakdown: List, budget: float
     except ImportError:
         return {}
     paths = {}
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.barh([k.split("@")[0] for k, _ in breakdown][::-1], [v for _, v in breakdown][::-1], color="tab:blue")
-    ax.set(xlabel="table latency (ms)", title="per-layer latency (table)")
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.22 * len(breakdown)))
+    kinds = [_kind(k, default_kind) for k, _ in breakdown]
+    colours = {"int8": "tab:blue", "fp32": "tab:orange", "boundary": "0.6"}
+    ax.barh([k.replace("fp32:", "").split("@")[0] for k, _ in breakdown][::-1], [v for _, v in breakdown][::-1],
+            color=[colours[k] for k in kinds][::-1])
+    for kind, colour in colours.items():
+        if kind in kinds:
+            ax.bar([0], [0], color=colour, label=kind)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set(xlabel="table latency (ms)", title="per-layer latency and precision (table)")
     fig.tight_layout()
     fig.savefig(out / "breakdown.png", dpi=100)
     plt.close(fig)
@@ -58,16 +79,22 @@ def _plots(out: Path, rows: List[Dict[str, Any]], breakdown: List, budget: float
 
 
 def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: Optional[str], board_cmds: List[str]) -> Dict[str, Any]:
-    from ..profile.predictor import Predictor
-    from ..profile.table import LatencyTable
-    from ..search.train import load_checkpoint
+    from ..latency.predictor import Predictor
+    from ..latency.table import LatencyTable
+    from ..nas.train import load_checkpoint
     from ..space import space_from_description
+    from ..tasks.common import arch_with_plan as with_plan
+    from .ship import choose
 
     c, o = p.cfg, p.out
     result = json.loads((o / "03-search" / "result.json").read_text())
     _, meta = load_checkpoint(o / "04-model" / "model_ft.pt")
-    space = space_from_description(meta["space"])
-    total, breakdown = Predictor(LatencyTable.load(table), space).predict_arch(space.from_string(meta["arch"]))
+    lt = LatencyTable.load(table)
+    space = space_from_description(lt.header["space"])  # a MixedSpace for a mixed table
+    arch = with_plan(space, meta["arch"], meta.get("precision_plan") or _all(space, meta, lt), "the fine-tuned model")
+    total, breakdown = Predictor(lt, space).predict_arch(arch)
+    default_kind = lt.header["precision"]
+    shipped = choose(validation, fp32, artifact, o / "10-deploy")
     rows = [{"stage": "supernet subnet", "size_kb": None, "p50_ms": None, "p90_ms": None, "predicted_ms": result["best"]["latency_ms"],
              "accuracy": result["best"]["accuracy"], "agreement": None, "status": "-"}]
     rows.append({"stage": "fine-tuned", "size_kb": None, "p50_ms": None, "p90_ms": None, "predicted_ms": total,
@@ -80,7 +107,7 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
                          "status": r["status"]})
     out = o / "report"
     out.mkdir(parents=True, exist_ok=True)
-    plots = _plots(out, rows, breakdown, c.latency_ms)
+    plots = _plots(out, rows, breakdown, c.latency_ms, default_kind)
     if result.get("plots", {}).get("pareto"):
         plots = dict({"pareto": result["plots"]["pareto"]}, **plots)
 
@@ -95,8 +122,13 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
             fmt(r["predicted_ms"], "{:.4f}"), fmt(r["accuracy"], "{:.2f}"), fmt(r["agreement"], "{:.2f}"), r["status"]))
     stages = "\n".join("- {}: {:.1f} s{}".format(k, v["seconds"], " ({})".format(v["note"]) if v.get("note") else "")
                        for k, v in p.state.items())
+    plan = arch.get("precision")
+    plan_line = "Precision plan: {} (int8 on {} of {} ops; table-predicted {:.4f} ms)".format(
+        " ".join("8" if x == "int8" else "f" for x in plan), plan.count("int8"), len(plan), total) if plan else ""
+    ship_line = "Shipped: `{}` ({}): {}".format(shipped["shipped"], shipped["precision"], shipped["reason"])
     md = ["# edgenas pipeline: {}".format(result["name"]), "", "Target `{}`, budget {} ms, arch `{}`".format(
-        p.target.name, c.latency_ms, meta["arch"]), ""] + lines + ["", "## Stages", "", stages, "", "## Next, on the board", ""]
+        p.target.name, c.latency_ms, meta["arch"]), "", ship_line, ""] + ([plan_line, ""] if plan else []) + lines + [
+        "", "## Stages", "", stages, "", "## Next, on the board", ""]
     md += ["    " + cmd for cmd in board_cmds] + [""]
     md += ["![{}]({})".format(k, Path(v).name if Path(v).parent == out else v) for k, v in plots.items()]
     atomic_write_text(out / "report.md", "\n".join(md) + "\n")
@@ -109,18 +141,24 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>edgenas report</title><style>body{{font-family:sans-serif;"
             "max-width:980px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}"
             "img{{max-width:100%}}figure{{margin:1em 0}}pre{{white-space:pre-wrap}}</style></head><body><h1>edgenas pipeline: {}</h1><p>Target <b>{}</b>, "
-            "budget {} ms, arch <code>{}</code></p>{}<h2>Stages</h2><pre>{}</pre><h2>Next, on the board</h2><pre>{}</pre>{}"
-            "</body></html>").format(html.escape(result["name"]), p.target.name, c.latency_ms, html.escape(meta["arch"]), table_html,
-                                     html.escape(stages), html.escape("\n".join(board_cmds)), imgs)
+            "budget {} ms, arch <code>{}</code></p><p><b>{}</b></p><p>{}</p>{}<h2>Stages</h2><pre>{}</pre><h2>Next, on the board</h2>"
+            "<pre>{}</pre>{}</body></html>").format(html.escape(result["name"]), p.target.name, c.latency_ms, html.escape(meta["arch"]),
+                                                    html.escape(ship_line.replace("`", "")), html.escape(plan_line), table_html,
+                                                    html.escape(stages), html.escape("\n".join(board_cmds)), imgs)
     atomic_write_text(out / "report.html", page)
-    summary = {"name": result["name"], "rows": rows, "stages": p.state, "board_commands": board_cmds,
+    status = "FAIL" if any(r["status"] == "FAIL" for r in rows) else "PASS"
+    summary = {"name": result["name"], "status": status, "rows": rows, "stages": p.state, "board_commands": board_cmds,
+               "shipped": shipped, "precision_plan": plan,
                "report": {"md": str(out / "report.md"), "html": str(out / "report.html")}}
     atomic_write_json(out / "summary.json", summary)
-    print()
-    print("\n".join(lines))
-    print("\nreport: {} and {}".format(out / "report.md", out / "report.html"))
+    p.log("")
+    p.log("\n".join(lines))
+    p.log("\n" + ship_line.replace("`", ""))
+    if plan:
+        p.log(plan_line)
+    p.log("report: {} and {}".format(out / "report.md", out / "report.html"))
     if board_cmds:
-        print("next, on the board (copy {} and its .inputs.npz / .ref_outputs.npz):".format(Path(artifact).name))
+        p.log("next, on the board (copy {} and its .inputs.npz / .ref_outputs.npz):".format(Path(artifact).name))
         for cmd in board_cmds:
-            print("  " + cmd)
+            p.log("  " + cmd)
     return summary

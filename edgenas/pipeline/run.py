@@ -1,38 +1,54 @@
-"""Run the pipeline: each stage is an edgenas command, cached by the hash of its options and inputs,
-so a re-run skips finished stages and a killed run resumes at the stage it was in."""
+"""Run the pipeline: each stage is one API call, cached by the hash of its typed options and input
+files, so a re-run skips finished stages and a killed run resumes at the stage it was in."""
 
 import json
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
-from ..cli.main import run_command
 from ..errors import EdgenasError
-from ..targets import load_target
+from ..targets import load_target, targets_dir
+from ..util.checks import output_dir
 from ..util.io import atomic_write_json, sha256_file, sha256_json
-from .config import PipelineConfig, config_dict
+from .config import PipelineConfig, config_dict, load_pipeline
+
+
+@dataclass
+class PipelineResult:
+    name: str
+    status: str
+    out: Path
+    rows: List[Dict[str, Any]] = field(default_factory=list)
+    stages: Dict[str, Any] = field(default_factory=dict)
+    board_commands: List[str] = field(default_factory=list)
+    shipped: Dict[str, Any] = field(default_factory=dict)  # what ships and why (INT8 only where it measured faster)
+    report_md: Optional[Path] = None
+    report_html: Optional[Path] = None
+    summary: Dict[str, Any] = field(repr=False, default_factory=dict)
 
 
 class Pipeline:
-    def __init__(self, cfg: PipelineConfig) -> None:
-        self.cfg = cfg
-        self.out = Path(cfg.out)
+    def __init__(self, cfg: PipelineConfig, log: Callable[[str], None] = print) -> None:
+        self.cfg, self.log = cfg, log
+        self.out = output_dir(cfg.out, "pipeline run folder")
         self.target = load_target(cfg.target)
         self.state_path = self.out / "pipeline.json"
-        self.state: Dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
-        self.files: Dict[str, str] = {}
-        self.figures: Dict[str, Any] = {}
+        try:
+            self.state: Dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
+        except ValueError:
+            self.state = {}  # a torn state file only costs re-running stages
 
     def stage(self, name: str, options: Dict[str, Any], inputs: List[str], outputs: List[str], fn: Callable[[], Optional[str]]):
         key = sha256_json({"stage": name, "options": options,
                            "inputs": {p: sha256_file(p) for p in inputs if p and Path(p).is_file()}})
         prev = self.state.get(name, {})
         if prev.get("key") == key and all(Path(p).exists() for p in outputs):
-            print("[{:<9}] cached   {}".format(name, ", ".join(outputs) or prev.get("note", "")))
+            self.log("[{:<9}] cached   {}".format(name, ", ".join(outputs) or prev.get("note", "")))
             return prev
         t0 = time.time()
-        print("[{:<9}] running ...".format(name))
+        self.log("[{:<9}] running ...".format(name))
         sys.stdout.flush()
         try:
             note = fn()
@@ -42,59 +58,102 @@ class Pipeline:
         rec = {"key": key, "seconds": round(time.time() - t0, 1), "outputs": outputs, "note": note, "bytes": size}
         self.state[name] = rec
         atomic_write_json(self.state_path, self.state)
-        print("[{:<9}] done in {:.1f} s -> {} ({:.1f} KB){}".format(name, rec["seconds"], ", ".join(outputs) or "-",
-                                                                   size / 1024, "  " + note if note else ""))
+        self.log("[{:<9}] done in {:.1f} s -> {} ({:.1f} KB){}".format(name, rec["seconds"], ", ".join(outputs) or "-",
+                                                                      size / 1024, "  " + note if note else ""))
         return rec
 
-    def _call(self, *args) -> None:
-        rc = run_command([str(a) for a in args])
-        if rc not in (0, 3):
-            raise EdgenasError("'edgenas {}' exited with {}".format(args[0], rc))
-
-    def run(self) -> Dict[str, Any]:
-        c, t, o = self.cfg, self.target, self.out
-        o.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(o / "options.json", config_dict(c))
-        from ..space import get_space
-
-        res = c.resolution or get_space(c.space).resolution
-        from ..targets import targets_dir
-
-        shipped = targets_dir().parent / "latency_tables" / "{}_{}_r{}.json".format(t.name, c.space, res)
+    def shipped_table(self, res: int) -> Optional[str]:
+        shipped = targets_dir().parent / "latency_tables" / "{}_{}_r{}.json".format(self.target.name, self.cfg.space, res)
         if Path.cwd() in shipped.parents:
             shipped = shipped.relative_to(Path.cwd())
-        table = c.table or (str(shipped) if shipped.is_file() else str(o / "01-table" / "table.json"))
+        return str(shipped) if shipped.is_file() else None
+
+    def mixed_table(self, table: str, res: int) -> Optional[str]:
+        """For a mixed-precision search: the shipped mixed table of this target, or one profiled here."""
+        c, t = self.cfg, self.target
+        mixed = c.precision == "mixed" or (c.precision == "auto" and t.backend == "onnxruntime" and t.precision == "int8")
+        if not mixed:
+            return None
+        if c.precision == "auto" and t.backend != "onnxruntime":
+            return None
+        shipped = Path(table).with_name(Path(table).name.replace(".json", ".mixed.json"))
+        if shipped.is_file():
+            self.log("[{:<9}] reusing  {} (mixed precision)".format("table", shipped))
+            return str(shipped)
+        from ..tasks.profile import profile
+
+        path = str(self.out / "01-table" / "table.mixed.json")
+        self.stage("table-mix", {"target": t.sha256, "space": c.space, "res": res}, [], [path],
+                   lambda: profile(t, path, space=c.space, resolution=res, progress=False, precision="mixed") and None)
+        return path
+
+    def run(self) -> PipelineResult:
+        from ..space import get_space
+        from ..tasks.profile import profile
+        from ..tasks.search import search
+        from ..tasks.train import extract, finetune, train_supernet
+        from .deploy_stages import deploy_stages
+
+        c, t, o = self.cfg, self.target, self.out
+        atomic_write_json(o / "options.json", config_dict(c))
+        res = c.resolution or get_space(c.space).resolution
+        table = c.table or self.shipped_table(res) or str(o / "01-table" / "table.json")
         if table == str(o / "01-table" / "table.json"):
             self.stage("table", {"target": t.sha256, "space": c.space, "res": res}, [], [table],
-                       lambda: self._call("profile", "--target", c.target, "--space", c.space, "--resolution", res,
-                                          "--out", table, "--quiet"))
+                       lambda: profile(t, table, space=c.space, resolution=res, progress=False) and None)
         else:
-            print("[{:<9}] reusing  {}".format("table", table))
-        search_table = c.search_table or table
+            self.log("[{:<9}] reusing  {}".format("table", table))
+        search_table = c.search_table or self.mixed_table(table, res) or table
         sn = str(o / "02-supernet" / "supernet.pt")
         s = c.supernet
-        data = ["--data", c.data] if c.data else []
-        self.stage("supernet", {"s": s.__dict__, "data": c.data, "space": c.space, "res": c.resolution, "seed": c.seed}, [], [sn],
-                   lambda: self._call("supernet", "train", "--space", c.space, *data, *(["--resolution", c.resolution] if c.resolution else []),
-                                      *(["--train-subset", s.train_subset] if s.train_subset else []), "--val-size", s.val_size,
-                                      "--epochs", s.epochs, "--batch-size", s.batch_size, "--seed", c.seed, "--out", Path(sn).parent))
+        self.stage("supernet", {"s": asdict(s), "data": c.data, "space": c.space, "res": c.resolution, "seed": c.seed}, [], [sn],
+                   lambda: train_supernet(Path(sn).parent, c.space, c.data, c.resolution, epochs=s.epochs, batch_size=s.batch_size,
+                                          lr=s.lr, train_subset=s.train_subset, val_size=s.val_size, seed=c.seed, device=c.device,
+                                          schedule=s.schedule, log=self.log) and None)
         sd = o / "03-search"
-        self.stage("search", {"s": c.search.__dict__, "lat": c.latency_ms, "target": c.target}, [sn, search_table],
-                   [str(sd / "result.json"), str(sd / "best.arch.json")],
-                   lambda: self._call("search", "--target", c.target, "--table", search_table, "--supernet", sn, "--latency-ms",
-                                      c.latency_ms, "--mode", c.search.mode, "--population", c.search.population, "--generations",
-                                      c.search.generations, "--val-size", s.val_size, "--seed", c.seed, "--out", sd))
+
+        def run_search():
+            r = search(t, search_table, sn, sd, latency_ms=c.latency_ms, mode=c.search.mode, budget=c.search.budget,
+                       population=c.search.population, generations=c.search.generations, val_size=s.val_size, seed=c.seed,
+                       device=c.device, progress=False)
+            if r.result.get("best", {}).get("precision_plan"):
+                plan = r.result["best"]["precision_plan"]
+                return "{} evaluations; best {} at {:.4f} ms, {:.2f}%, {} of {} ops int8".format(
+                    r.evaluations, r.arch, r.latency_ms, r.accuracy, plan.count("int8"), len(plan))
+            return "{} evaluations; best {} at {:.4f} ms, {:.2f}%".format(r.evaluations, r.arch, r.latency_ms, r.accuracy)
+
+        self.stage("search", {"s": asdict(c.search), "lat": c.latency_ms, "target": c.target}, [sn, search_table],
+                   [str(sd / "result.json"), str(sd / "best.arch.json")], run_search)
         md = o / "04-model"
         f = c.finetune
 
         def extract_and_finetune():
-            self._call("extract", "--supernet", sn, "--arch", sd / "best.arch.json", *data, "--val-size", s.val_size,
-                       "--out", md / "model.pt")
-            self._call("finetune", md / "model.pt", *data, *(["--train-subset", f.train_subset] if f.train_subset else []),
-                       "--val-size", s.val_size, "--epochs", f.epochs, "--test-limit", c.validate.limit, "--out", md / "model_ft.pt")
+            extract(sn, sd / "best.arch.json", md / "model.pt", c.data, val_size=s.val_size, device=c.device)
+            r = finetune(md / "model.pt", md / "model_ft.pt", c.data, epochs=f.epochs, train_subset=f.train_subset,
+                         val_size=s.val_size, test_limit=c.validate.limit, device=c.device, progress=False)
+            return "test accuracy {:.2f}%".format(r.test_accuracy) if r.test_accuracy is not None else None
 
-        self.stage("finetune", f.__dict__, [sn, str(sd / "best.arch.json")], [str(md / "model_ft.pt")], extract_and_finetune)
-        model = str(md / "model_ft.pt")
-        from .deploy_stages import deploy_stages
+        self.stage("finetune", asdict(f), [sn, str(sd / "best.arch.json")], [str(md / "model_ft.pt")], extract_and_finetune)
+        summary = deploy_stages(self, str(md / "model_ft.pt"), table, search_table)
+        return PipelineResult(summary["name"], summary["status"], o, summary["rows"], summary["stages"],
+                              summary["board_commands"], summary.get("shipped", {}), Path(summary["report"]["md"]),
+                              Path(summary["report"]["html"]), summary)
 
-        return deploy_stages(self, model, table, data)
+
+def run_pipeline(config: Union[PipelineConfig, str, Path, Dict[str, Any]], log: Callable[[str], None] = print) -> PipelineResult:
+    """Run every stage (cached, resumable) from a config object, a YAML path or a dict of YAML keys."""
+    from ..util.config import from_dict
+
+    if isinstance(config, (str, Path)):
+        config = load_pipeline(config)
+    elif isinstance(config, dict):
+        config = from_dict(PipelineConfig, config, where="pipeline")
+    elif isinstance(config, PipelineConfig):
+        config.validate_values()
+    else:
+        raise EdgenasError("run_pipeline takes a PipelineConfig, a YAML path or a dict, not {}".format(type(config).__name__))
+    from ..util.lock import exclusive
+
+    p = Pipeline(config, log)
+    with exclusive(p.out / ".edgenas.lock", "pipeline run {}".format(p.out)):
+        return p.run()

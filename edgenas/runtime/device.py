@@ -116,7 +116,7 @@ def software_versions() -> Dict[str, Any]:
         if m is not None:
             out[mod] = getattr(m, "__version__", "unknown")
     try:
-        from .. import __version__
+        from .._version import __version__
         out["edgenas"] = __version__
     except ImportError:
         pass

@@ -43,11 +43,14 @@ def stats(rounds: Sequence[Sequence[float]]) -> Dict[str, float]:
 
 def measure_interleaved(calls: Dict[str, Callable[[], object]], protocol, samples: Optional[Samples] = None,
                         seed: int = 0, checkpoint: Optional[Callable[[Samples], None]] = None,
-                        checkpoint_every_s: float = 5.0, bar=None) -> Samples:
+                        checkpoint_every_s: float = 5.0, bar=None,
+                        acquire: Optional[Callable[[str], Callable[[], object]]] = None) -> Samples:
     """Time every call in ``calls`` for ``protocol.rounds`` interleaved rounds, then re-measure items whose
     noise exceeds ``protocol.max_spread_pct`` for up to ``protocol.max_extra_rounds`` rounds.
 
     ``samples`` resumes an earlier, interrupted measurement: rounds already recorded are kept.
+    ``acquire(name)``, where given, returns the call to time at each visit (a runner pool activates a
+    bounded number of models at a time); ``calls`` then only names the items.
     ``checkpoint(samples)`` is called every few seconds and after each round, so a kill loses at most
     a few seconds of work.
     """
@@ -67,7 +70,7 @@ def measure_interleaved(calls: Dict[str, Callable[[], object]], protocol, sample
         for name in order:
             if len(samples[name]) > r:
                 continue
-            call = calls[name]
+            call = acquire(name) if acquire is not None else calls[name]
             warm = time_calls(call, protocol.warmup if r == 0 else max(2, protocol.warmup // 4))
             est = max(float(np.median(warm)) if warm else 0.0, 1e-4)
             n = max(protocol.repeat, int(math.ceil(protocol.min_round_ms / est)))

@@ -1,4 +1,4 @@
-"""The generic search-space interface and its registry.
+"""The generic search-space interface (the registry lives in ``registry.py``).
 
 A space is a list of categorical genes. The profiler, the predictor and the search only use this
 interface, so a second space plugs in without touching them. Torch is needed only by ``build*``.
@@ -6,11 +6,10 @@ interface, so a second space plugs in without touching them. Torch is needed onl
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import EdgenasError, unknown
 from ..util.io import sha256_json
 
 
@@ -139,46 +138,3 @@ class Space(abc.ABC):
         import torch.nn as nn
 
         return nn.Sequential(*[self.build_op(k) for k in self.ops(arch)])
-
-
-_REGISTRY: Dict[str, Callable[..., Space]] = {}
-
-
-def register_space(name: str) -> Callable[[Callable[..., Space]], Callable[..., Space]]:
-    def deco(factory: Callable[..., Space]) -> Callable[..., Space]:
-        if name in _REGISTRY:
-            raise ValueError("space '{}' registered twice".format(name))
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-def list_spaces() -> List[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def get_space(name: str, **overrides: Any) -> Space:
-    """Create a registered space by name; ``overrides`` replace config fields (e.g. resolution=28)."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise unknown("search space", name, _REGISTRY)
-    return _REGISTRY[name](**overrides)
-
-
-def space_from_description(desc: Dict[str, Any]) -> Space:
-    """Rebuild a space from the ``describe()`` dict stored in tables and run files, checking its hash."""
-    try:
-        space = get_space(desc["name"], **desc["config"])
-    except (KeyError, TypeError):
-        raise EdgenasError("the space description {!r} is missing 'name' or 'config'".format(desc))
-    if desc.get("sha256") and desc["sha256"] != space.sha256:
-        raise EdgenasError("space '{}' has changed since this file was written (hash {} != {}); "
-                           "re-profile or use the edgenas version that wrote it".format(
-                               desc["name"], desc["sha256"][:12], space.sha256[:12]))
-    return space
-
-
-def _load_builtin() -> None:
-    from . import mbv3  # noqa: F401  (registers its spaces)

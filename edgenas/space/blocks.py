@@ -9,6 +9,19 @@ from typing import Dict, Tuple, Union
 
 from ..errors import EdgenasError
 
+ACTS = ("re", "hs")  # ReLU (INT8-friendly), Hardswish
+LAYER_ORDER = ("k", "e", "i", "o", "s") + ACTS + ("se",)
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def out_size(r: int, stride: int) -> int:
+    return (r - 1) // stride + 1
+
+
 _FIELD = re.compile(r"^([a-z]+?)(\d+(?:\.\d+)?)$")
 Value = Union[int, float, bool]
 

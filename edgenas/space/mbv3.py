@@ -11,20 +11,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..errors import EdgenasError, suggest
-from .base import Gene, Space, register_space
-from .blocks import format_block, parse_block
-
-ACTS = ("re", "hs")  # ReLU (INT8-friendly), Hardswish
-LAYER_ORDER = ("k", "e", "i", "o", "s") + ACTS + ("se",)
-
-
-def make_divisible(v: float, divisor: int = 8) -> int:
-    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * v else new
-
-
-def out_size(r: int, stride: int) -> int:
-    return (r - 1) // stride + 1
+from .base import Gene, Space
+from .blocks import ACTS, LAYER_ORDER, format_block, make_divisible, out_size, parse_block
 
 
 class MBV3Space(Space):
@@ -260,11 +248,9 @@ MBV3_SMALL_DEFAULTS: Dict[str, Any] = {
 }
 
 
-@register_space("mbv3")
-def _mbv3(**overrides: Any) -> MBV3Space:
+def mbv3(**overrides: Any) -> MBV3Space:
     return MBV3Space("mbv3", MBV3_DEFAULTS, **overrides)
 
 
-@register_space("mbv3-small")
-def _mbv3_small(**overrides: Any) -> MBV3Space:
+def mbv3_small(**overrides: Any) -> MBV3Space:
     return MBV3Space("mbv3-small", MBV3_SMALL_DEFAULTS, **overrides)

@@ -4,8 +4,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import EdgenasError
-from .blocks import parse_block
-from .mbv3 import ACTS, make_divisible
+from .blocks import ACTS, make_divisible, parse_block
 
 _ACT = {"re": nn.ReLU, "hs": nn.Hardswish}
 

@@ -4,10 +4,13 @@ Board-side safe: stdlib only, Python 3.8 compatible (uses ``typing.List`` etc., 
 """
 
 import dataclasses
+import math
 import typing
+from pathlib import Path
 from typing import Any, Dict, Type, TypeVar
 
 from ..errors import EdgenasError, suggest
+from .checks import SPECS
 
 T = TypeVar("T")
 _MISSING = dataclasses.MISSING
@@ -63,8 +66,8 @@ def _convert(value: Any, tp, where: str):
             raise EdgenasError("{}: expected an integer, got {!r}".format(where, value))
         return value
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EdgenasError("{}: expected a number, got {!r}".format(where, value))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise EdgenasError("{}: expected a finite number, got {!r}".format(where, value))
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -86,7 +89,10 @@ def from_dict(cls: Type[T], data: Any, where: str = "config") -> T:
     kwargs: Dict[str, Any] = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], "{}.{}".format(where, name))
+            raw = data[name]
+            if name in SPECS and (raw is None or isinstance(raw, (int, float)) and not isinstance(raw, bool)):
+                SPECS[name].check("{}.{}".format(where, name), raw)  # the CLI's and the API's range, same message
+            kwargs[name] = _convert(raw, hints[name], "{}.{}".format(where, name))
         elif f.default is _MISSING and f.default_factory is _MISSING:  # type: ignore[misc]
             raise EdgenasError("{}: missing required key '{}' ({})".format(where, name, _type_name(hints[name])))
     obj = cls(**kwargs)
@@ -98,3 +104,25 @@ def from_dict(cls: Type[T], data: Any, where: str = "config") -> T:
 
 def to_dict(obj) -> Dict[str, Any]:
     return dataclasses.asdict(obj)
+
+
+def read_yaml(path) -> Any:
+    """Parsed YAML of ``path``; unreadable, binary or malformed files are one-line errors."""
+    path = Path(path)
+    try:
+        import yaml
+    except ImportError:
+        raise EdgenasError("reading {} needs PyYAML: pip install pyyaml".format(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise EdgenasError("cannot read {}: {}".format(path, e.strerror))
+    except UnicodeDecodeError:
+        raise EdgenasError("{} is not a text YAML file (it holds binary data); give a YAML file".format(path))
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = " at line {}".format(mark.line + 1) if mark is not None else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise EdgenasError("{}: malformed YAML{}: {}".format(path, at, problem))

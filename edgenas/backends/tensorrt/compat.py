@@ -1,0 +1,122 @@
+"""TensorRT version differences in one place (pure Python: testable without TensorRT).
+
+The floor is TensorRT 8.5 (JetPack 5.1): named I/O tensors and ``execute_async_v3`` exist from there
+on, so the old bindings API is never used.
+- 8.5 / 8.6 (JetPack 5): EXPLICIT_BATCH network flag; weakly typed networks: INT8 from explicit Q/DQ
+  with the INT8 *and* FP16 builder flags, so layers left unquantized run in FP16, not FP32.
+- 10.x (JetPack 6, T4/x86): EXPLICIT_BATCH implied; INT8 from Q/DQ is built as a strongly typed
+  network (NVIDIA's direction, required on 11): each layer runs in the dtype the ONNX gives it.
+- 11.x: weak typing removed (no FP16/INT8 builder flags): INT8 needs a Q/DQ ONNX, FP16 an FP16 ONNX.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+from ...errors import EdgenasError
+
+MIN_VERSION = (8, 5, 0)
+
+
+def parse_version(v: str) -> Tuple[int, int, int]:
+    parts = []
+    for p in str(v).split(".")[:3]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    if not parts:
+        raise EdgenasError("cannot read TensorRT version '{}'".format(v))
+    return tuple(parts + [0] * (3 - len(parts)))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class TrtFeatures:
+    version: Tuple[int, int, int]
+
+    @property
+    def major(self) -> int:
+        return self.version[0]
+
+    @property
+    def supported(self) -> bool:
+        return self.version >= MIN_VERSION
+
+    @property
+    def explicit_batch_flag(self) -> bool:
+        return self.major < 10
+
+    @property
+    def precision_flags(self) -> bool:
+        return self.major < 11
+
+    @property
+    def strongly_typed_int8(self) -> bool:
+        return self.major >= 10
+
+
+def features(trt_version: str) -> TrtFeatures:
+    f = TrtFeatures(parse_version(trt_version))
+    if not f.supported:
+        raise EdgenasError("TensorRT {} is older than edgenas supports (8.5, JetPack 5.1); upgrade JetPack/TensorRT".format(
+            trt_version))
+    return f
+
+
+@dataclass
+class BuildPlan:
+    network_flags: List[str]
+    builder_flags: List[str]
+    notes: List[str] = field(default_factory=list)
+    typing: str = "weak"
+
+
+def plan_build(precision: str, facts: Dict[str, object], trt_version: str) -> BuildPlan:
+    """Flags for building ``precision`` from an ONNX with ``facts`` (see check.onnx_facts) on
+    TensorRT ``trt_version``. Never downgrades precision silently: what cannot be built as asked is an error."""
+    f = features(trt_version)
+    net = ["EXPLICIT_BATCH"] if f.explicit_batch_flag else []
+    if precision == "int8":
+        if not facts["qdq"]:
+            raise EdgenasError("target asks for int8 but the ONNX has no Q/DQ nodes; quantize it first: "
+                               "edgenas quantize MODEL.onnx --target <int8 target> --out MODEL.int8.onnx")
+        if f.strongly_typed_int8:
+            return BuildPlan(net + ["STRONGLY_TYPED"], [], ["strongly typed: Q/DQ layers run INT8, the others in the "
+                                                             "ONNX's float type"], "strong")
+        return BuildPlan(net, ["INT8", "FP16"], ["weakly typed: explicit Q/DQ for INT8, FP16 allowed elsewhere"])
+    if precision == "fp16":
+        if f.precision_flags:
+            return BuildPlan(net, ["FP16"])
+        if not facts["fp16"]:
+            raise EdgenasError("TensorRT {} has no FP16 builder flag (strong typing only); convert the ONNX to FP16 first, "
+                               "e.g. with ModelOpt AutoCast, or use an fp32 target".format(trt_version))
+        return BuildPlan(net + ["STRONGLY_TYPED"], [], [], "strong")
+    if precision != "fp32":
+        raise EdgenasError("unknown precision '{}'; choose fp32, fp16 or int8".format(precision))
+    if facts["qdq"]:
+        raise EdgenasError("an fp32 build was asked for an ONNX with Q/DQ nodes; give the float ONNX (the FP32 reference)")
+    return BuildPlan(net + ([] if f.precision_flags else ["STRONGLY_TYPED"]), [], [], "weak" if f.precision_flags else "strong")
+
+
+def import_tensorrt():
+    """TensorRT's Python module, checked: a stubs-only or half-installed package fails here with a fix,
+    not later with an AttributeError."""
+    try:
+        import tensorrt as trt
+    except ImportError as e:
+        if "tensorrt" not in str(e) and "nvinfer" not in str(e):
+            raise EdgenasError("TensorRT is installed but cannot load ({}); reinstall it (Jetson: sudo apt install "
+                               "--reinstall python3-libnvinfer)".format(str(e).splitlines()[0]))
+        raise EdgenasError("TensorRT is not installed here; on a Jetson it ships with JetPack (python3-libnvinfer), on x86 "
+                           "install NVIDIA's tensorrt wheel. Use an onnxruntime target on machines without it")
+    except OSError as e:  # libnvinfer.so missing or built for another CUDA
+        raise EdgenasError("TensorRT's libraries cannot load ({}); reinstall TensorRT for this CUDA version".format(
+            str(e).splitlines()[0]))
+    version = getattr(trt, "__version__", None)
+    missing = [n for n in ("Builder", "Runtime", "OnnxParser", "Logger") if not hasattr(trt, n)]
+    if not version or missing:
+        raise EdgenasError("the 'tensorrt' module at {} is incomplete (no {}): a stubs-only package (tensorrt-stubs) or a "
+                           "half-finished install; pip uninstall tensorrt-stubs, or reinstall TensorRT".format(
+                               getattr(trt, "__file__", None) or list(getattr(trt, "__path__", [])),
+                               "__version__" if not version else ", ".join(missing)))
+    features(version)
+    return trt

@@ -1,0 +1,138 @@
+"""TensorRT runner (board side): loads a pure plan after checking its sidecar, runs it by named I/O
+tensors with ``execute_async_v3`` (TensorRT >= 8.5), and times GPU work without host gaps.
+
+Timing: after one warm inference, the enqueue is captured once into a CUDA graph and each timed call
+replays it ``inner`` times between two CUDA events (trtexec's --useCudaGraph). Where capture fails
+(some engines cannot be captured; pycuda cannot capture), the same events time back-to-back enqueues
+instead, and ``timing`` records the fallback and why. The host time of one enqueue is kept beside it.
+"""
+
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ...errors import EdgenasError
+from ...runtime.base import Runner
+from .compat import import_tensorrt
+from .cuda import CudaError, DeviceBuffer, Graph, PinnedArray, Stream, device_info
+from .engine_meta import check_engine_compat, read_engine_meta
+
+
+def _dims(d) -> List[int]:
+    """A TensorRT Dims as ints (Dims is tuple-like: length and indexing)."""
+    return [int(d[i]) for i in range(len(d))]
+
+
+class TrtRunner(Runner):
+    max_active = 16  # engines a profiler keeps activated at once (each holds a context and device memory)
+
+    def __init__(self, path, use_graph: bool = True, inner: int = 10) -> None:
+        super().__init__(path)
+        self.meta = read_engine_meta(path)
+        self.use_graph, self.inner = use_graph, max(1, int(inner))
+        self.timing: Dict[str, Any] = {}
+        self._owned: List[Any] = []
+        self.graph: Optional[Graph] = None
+
+    def activate(self) -> None:
+        import_tensorrt()  # clear errors for a missing or half-installed TensorRT
+        import tensorrt as trt  # typed by NVIDIA's tensorrt-stubs in CI
+        gpu = device_info()
+        check_engine_compat(self.meta, trt.__version__, gpu["name"], gpu["compute_capability"])
+        self.stream = Stream()
+        self._owned.append(self.stream)
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        with open(self.path, "rb") as f:
+            self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(f.read())
+        if self.engine is None:
+            raise EdgenasError("TensorRT could not deserialize {}; rebuild it on this board".format(self.path))
+        self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise EdgenasError("TensorRT could not create an execution context for {} (out of GPU memory?)".format(self.path))
+        batch = (self.meta.get("build") or {}).get("dynamic_batch") or [1, 1, 1]
+        self.io: List[Tuple[str, bool, Tuple[int, ...], np.dtype]] = []
+        self.host: Dict[str, np.ndarray] = {}
+        self.dev: Dict[str, DeviceBuffer] = {}
+        for i in range(self.engine.num_io_tensors):
+            name = self.engine.get_tensor_name(i)
+            is_in = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+            dims = _dims(self.engine.get_tensor_shape(name))
+            shape = tuple(int(batch[1]) if (d < 0 and j == 0) else max(int(d), 1) for j, d in enumerate(dims))
+            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+            if is_in and not self.context.set_input_shape(name, shape):
+                raise EdgenasError("TensorRT refused input shape {} for '{}' in {}".format(shape, name, self.path))
+            self.io.append((name, is_in, shape, dtype))
+        for name, is_in, shape, dtype in self.io:
+            if not is_in:  # output shapes follow from the input shapes just set
+                shape = tuple(max(d, 1) for d in _dims(self.context.get_tensor_shape(name)))
+            pinned = PinnedArray(shape, dtype)
+            self.host[name] = pinned.array
+            self.dev[name] = DeviceBuffer(pinned.array.nbytes)
+            self._owned += [pinned, self.dev[name]]
+            if not self.context.set_tensor_address(name, self.dev[name].ptr):
+                raise EdgenasError("TensorRT refused the device address of '{}' in {}".format(name, self.path))
+        self.active = True
+
+    def deactivate(self) -> None:
+        if self.graph is not None:
+            self.graph.close()
+            self.graph = None
+        self.context = self.engine = None  # type: ignore[assignment]
+        for obj in reversed(self._owned):
+            obj.close()
+        self._owned, self.active = [], False
+
+    def input_specs(self):
+        return [(n, s, d) for n, is_in, s, d in self.io if is_in]
+
+    def _execute(self) -> None:
+        if not self.context.execute_async_v3(self.stream.handle):
+            raise EdgenasError("TensorRT execution failed for {}".format(self.path))
+
+    def infer(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        c = self.stream.cuda
+        for n, is_in, _, d in self.io:
+            if is_in:
+                self.host[n][...] = np.asarray(feed[n], dtype=d)
+                c.copy_async(self.dev[n].ptr, self.host[n].ctypes.data, self.host[n].nbytes, 1, self.stream.handle)
+        self._execute()
+        for n, is_in, _, _ in self.io:
+            if not is_in:
+                c.copy_async(self.host[n].ctypes.data, self.dev[n].ptr, self.host[n].nbytes, 2, self.stream.handle)
+        self.stream.sync()
+        return {n: self.host[n].copy() for n, is_in, _, _ in self.io if not is_in}
+
+    def _launcher(self) -> Callable[[], None]:
+        """Graph replay where capture works, else the plain enqueue; ``timing`` says which and why."""
+        if self.graph is None and self.use_graph and not self.timing:
+            try:
+                self.graph = Graph(self.stream, self._execute)
+                self.timing = {"method": "cuda-graph replay", "inner": self.inner}
+            except (CudaError, EdgenasError) as e:
+                self.timing = {"method": "back-to-back enqueue", "inner": self.inner, "fallback_reason": str(e)[:200]}
+        elif not self.timing:
+            self.timing = {"method": "back-to-back enqueue", "inner": self.inner, "fallback_reason": "graphs disabled"}
+        return self.graph.launch if self.graph is not None else self._execute
+
+    def timed_call(self, feed: Dict[str, np.ndarray]) -> Callable[[], object]:
+        """Inputs copied once; each call returns GPU milliseconds per inference from CUDA events around
+        ``inner`` replays (host copies and launch gaps excluded)."""
+        self.infer(feed)
+        launch = self._launcher()
+        self.timing["enqueue_ms"] = round(self.enqueue_ms(), 5)
+        return lambda: self.stream.time_ms(launch, self.inner)
+
+    def gpu_time_ms(self, n: int = 100) -> float:
+        return self.stream.time_ms(self._launcher(), n)
+
+    def enqueue_ms(self, n: int = 20) -> float:
+        """Host milliseconds of one ``execute_async_v3`` call (what the graph replay hides)."""
+        self.stream.sync()
+        t = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            self._execute()
+            t.append(time.perf_counter() - t0)
+            self.stream.sync()
+        return 1000.0 * float(np.median(t))

@@ -1,0 +1,254 @@
+"""Board-side entry point that the host runs over ssh: ``python -m edgenas.board.agent --workdir P <command>``.
+
+Commands answer with one JSON object on stdout (``job-wait`` streams JSON lines); a user error is one
+line on stderr and exit 1. torch and onnx are blocked before anything else is imported: the board side
+never needs them, and a board that lacks them must behave the same as one that has them.
+Python 3.8, stdlib + numpy + the backend's runtime.
+"""
+
+import sys
+
+if __name__ == "__main__":  # run on the board: block them before anything else imports (never on import)
+    for _heavy in ("torch", "onnx"):
+        sys.modules[_heavy] = None  # type: ignore[assignment]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Dict, List, Optional  # noqa: E402
+
+from ..errors import EdgenasError  # noqa: E402
+from ..util.checks import cli_type  # noqa: E402
+from . import agent_jobs, agent_store  # noqa: E402
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../lib/<build>/edgenas on a board
+
+
+def _stdin_json() -> Any:
+    try:
+        return json.loads(sys.stdin.read() or "null")
+    except ValueError:
+        raise EdgenasError("expected JSON on stdin")
+
+
+def _version(module: str) -> Optional[str]:
+    try:
+        m = __import__(module)
+    except Exception:  # absent, or broken (a wrong CUDA, a missing library): both mean "not usable"
+        return None
+    return str(getattr(m, "__version__", "unknown"))
+
+
+def doctor(workdir: str, target: Any = None) -> Dict[str, Any]:
+    """{"env": what this board has; "doctor": with a target, edgenas's own doctor for it (a tiny model built,
+    run and compared on the target's runtime), or None}."""
+    report: Dict[str, Any] = {"env": environment(workdir), "doctor": None}
+    if target is not None:
+        from ..targets import target_from_dict
+        from ..tasks.doctor import doctor as run_doctor, format_report
+
+        r = run_doctor(target_from_dict(target, where="target"))
+        report["doctor"] = {"ready": r.ready, "lines": format_report(r),
+                            "failures": ["{}: {}".format(c.name, c.fix or c.detail) for c in r.failures]}
+    return report
+
+
+def environment(workdir: str) -> Dict[str, Any]:
+    """What this board can run: Python, numpy, ONNX Runtime, TensorRT, CUDA, disk, and which edgenas."""
+    from .._version import __version__
+
+    info: Dict[str, Any] = {"python": platform.python_version(), "executable": sys.executable,
+                            "machine": platform.machine(), "platform": platform.platform(),
+                            "edgenas": __version__, "edgenas_path": PACKAGE_DIR,
+                            "torch_blocked": sys.modules.get("torch", 0) is None,
+                            "numpy": _version("numpy"), "onnxruntime": _version("onnxruntime"),
+                            "tensorrt": _version("tensorrt"), "free_bytes": agent_store.free_bytes(workdir)}
+    if info["onnxruntime"]:
+        import onnxruntime
+
+        info["ort_providers"] = list(onnxruntime.get_available_providers())
+    try:
+        from ..runtime.device import cuda_version
+
+        info["cuda"] = cuda_version()
+    except Exception:
+        info["cuda"] = None
+    import ctypes.util
+    import importlib.util
+
+    info["cudart"] = ctypes.util.find_library("cudart")
+    info["cuda_python"] = any(importlib.util.find_spec(m) is not None for m in ("cuda", "pycuda"))
+    return info
+
+
+def _progress_writer(path: str):
+    """on_progress(done, total) -> JSON lines in ``path``, at most ~5 a second (and always the last)."""
+    f = open(path, "a", encoding="utf-8")
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.2 or done >= total:
+            last[0] = now
+            f.write(json.dumps({"done": int(done), "total": int(total)}) + "\n")
+            f.flush()
+
+    return report
+
+
+def profile(args) -> int:
+    from ..latency.board import profile_bundle
+    from ..targets import target_from_dict
+
+    with open(args.target_json, "r", encoding="utf-8") as f:
+        target = target_from_dict(json.load(f), where=args.target_json)
+    report = _progress_writer(args.progress) if args.progress else None
+    profile_bundle(args.bundle, target, args.out, seed=args.seed, show_progress=False, on_progress=report)
+    return 0
+
+
+def _target(path: str):
+    from ..targets import target_from_dict
+
+    with open(path, "r", encoding="utf-8") as f:
+        return target_from_dict(json.load(f), where=path)
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text.rstrip("\n") + "\n")  # job.log
+    sys.stderr.flush()
+
+
+def _allow_onnx() -> None:
+    """Building a TensorRT engine reads the ONNX with onnx first (the static check before TensorRT parses it)."""
+    if "onnx" in sys.modules and sys.modules["onnx"] is None:
+        del sys.modules["onnx"]
+
+
+def build(args) -> int:
+    """A TensorRT engine + sidecar (edgenas.tasks.deploy.build); with --board-cache, the timing cache is kept
+    per target and TensorRT version under <workdir>/cache/ so later builds on this board reuse it."""
+    import re
+
+    from ..tasks.deploy import build as build_engine
+
+    _allow_onnx()
+    target = _target(args.target_json)
+    cache = None
+    if args.board_cache:
+        name = "{}-trt{}".format(target.name, _version("tensorrt") or "none")
+        cache = os.path.join(args.workdir, "cache", re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".timing.cache")
+    r = build_engine(args.onnx, target, args.out, cache, args.dynamic_batch, log=_say)
+    _say("built {} ({:.1f} MB) in {:.1f} s".format(r.engine, r.size_mb, r.seconds))
+    return 0
+
+
+def validate(args) -> int:
+    """The artifact against host-saved FP32 outputs (edgenas.tasks.validate.validate_saved); a FAIL is a
+    report, not an error: the job succeeds and the host fetches the report."""
+    from ..tasks.validate import validate_saved
+
+    target = _target(args.target_json)
+    if target.backend == "tensorrt" and args.artifact.endswith(".onnx"):
+        _allow_onnx()  # an ONNX on a TensorRT target is built into an engine first
+    r = validate_saved(args.artifact, target, args.inputs, args.ref_outputs, args.out,
+                       args.max_acc_drop, args.min_agreement, args.min_cosine, args.predicted_ms,
+                       max_latency_over_predicted=args.max_latency_over_predicted)
+    _say(r.markdown.read_text(encoding="utf-8"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m edgenas.board.agent", description=__doc__.splitlines()[0])
+    p.add_argument("--workdir", required=True, help="the board's edgenas work dir (absolute)")
+    sub = p.add_subparsers(dest="cmd", metavar="<command>")
+    sub.required = True
+    sub.add_parser("doctor", help="stdin: a target as JSON, or nothing; report runtimes, CUDA, disk (+ doctor)")
+    sub.add_parser("need", help="stdin: JSON list of sha256; stdout: the ones the store lacks")
+    st = sub.add_parser("stage", help="stdin: {relative name: sha256}; verify uploads and lay them out in DIR")
+    st.add_argument("dir", help="directory relative to the work dir")
+    js = sub.add_parser("job-start", help="stdin: job spec; start the job in DIR unless it runs or has finished")
+    js.add_argument("dir")
+    js.add_argument("--fresh", action="store_true", help="discard a finished job's result and run it again")
+    for name in ("job-wait", "job-run", "job-kill"):
+        sub.add_parser(name).add_argument("dir")
+    sub.add_parser("jobs", help="list jobs and their states")
+    cl = sub.add_parser("clean", help="remove jobs, uploads, the store and older builds (running jobs stay unless --kill)")
+    cl.add_argument("--all", action="store_true", help="also remove the installed package")
+    cl.add_argument("--kill", action="store_true", help="stop running jobs first")
+    pr = sub.add_parser("profile", help="time an ops bundle (wraps edgenas.latency.board.profile_bundle)")
+    pr.add_argument("bundle")
+    pr.add_argument("--target-json", required=True, help="the target as JSON (the board needs no targets/ folder)")
+    pr.add_argument("--out", required=True)
+    pr.add_argument("--progress", help="append progress events (JSON lines) to this file")
+    pr.add_argument("--seed", type=int, default=0)
+    bd = sub.add_parser("build", help="build a TensorRT engine + sidecar (wraps edgenas.tasks.deploy.build)")
+    bd.add_argument("onnx")
+    bd.add_argument("--target-json", required=True)
+    bd.add_argument("--out", required=True)
+    bd.add_argument("--dynamic-batch", metavar="MIN,OPT,MAX")
+    bd.add_argument("--board-cache", action="store_true", help="keep the timing cache under <workdir>/cache/")
+    va = sub.add_parser("validate", help="artifact vs saved FP32 outputs (wraps edgenas.tasks.validate.validate_saved)")
+    va.add_argument("artifact")
+    va.add_argument("--target-json", required=True)
+    va.add_argument("--inputs", required=True)
+    va.add_argument("--ref-outputs", required=True)
+    va.add_argument("--out", required=True)
+    for flag, default in (("--max-acc-drop", 1.0), ("--min-agreement", 97.0), ("--min-cosine", 0.99),
+                          ("--max-latency-over-predicted", 1.10)):
+        va.add_argument(flag, type=cli_type(flag.lstrip("-").replace("-", "_"), flag), default=default)
+    va.add_argument("--predicted-ms", type=cli_type("latency_ms", "--predicted-ms"))
+    return p
+
+
+def dispatch(argv: List[str]) -> int:
+    args = build_parser().parse_args(argv)
+    wd = os.path.abspath(os.path.expanduser(args.workdir))
+    if args.cmd == "job-run":  # the detached runner, started by job-start with an absolute path
+        return agent_jobs.run(args.dir, lambda job_argv: dispatch(["--workdir", wd] + list(job_argv)))
+    job = os.path.join(wd, agent_store.safe_rel(args.dir)) if getattr(args, "dir", None) else None
+    out: Any = None
+    if args.cmd == "doctor":
+        out = doctor(wd, _stdin_json())
+    elif args.cmd == "need":
+        out = agent_store.need(wd, list(_stdin_json() or []))
+    elif args.cmd == "stage":
+        out = agent_store.stage(wd, args.dir, dict(_stdin_json() or {}))
+    elif args.cmd == "job-start":
+        out = agent_jobs.start(wd, job, _stdin_json(), fresh=args.fresh)
+    elif args.cmd == "job-wait":
+        return agent_jobs.wait(job)
+    elif args.cmd == "job-kill":
+        out = {"killed": agent_jobs.kill(job)}
+    elif args.cmd == "jobs":
+        out = agent_jobs.list_jobs(wd)
+    elif args.cmd == "clean":
+        running = [j["id"] for j in agent_jobs.list_jobs(wd) if j["state"] == "running"]
+        if args.kill:
+            for j in running:
+                agent_jobs.kill(os.path.join(wd, "jobs", j))
+            running = [j["id"] for j in agent_jobs.list_jobs(wd) if j["state"] == "running"]
+        out = agent_store.clean(wd, args.all, running, os.path.basename(os.path.dirname(PACKAGE_DIR)))
+    elif args.cmd in ("profile", "build", "validate"):
+        args.workdir = wd
+        return {"profile": profile, "build": build, "validate": validate}[args.cmd](args)
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        return dispatch(sys.argv[1:] if argv is None else argv)
+    except EdgenasError as e:
+        sys.stderr.write("edgenas-agent: error: {}\n".format(e))
+        return 1
+    except OSError as e:
+        sys.stderr.write("edgenas-agent: error: {}{}\n".format(e.strerror or e, ": " + e.filename if e.filename else ""))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

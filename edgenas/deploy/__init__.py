@@ -1,1 +1,0 @@
-"""Deployment: TensorRT engine building and its compatibility rules (TensorRT imported lazily)."""
