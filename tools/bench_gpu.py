@@ -27,8 +27,7 @@ from edgenas.util.io import atomic_write_json
 
 CASES = [("mbv3-small", 28, 128), ("mbv3-small", 28, 512), ("mbv3", 224, 64)]
 VARIANTS = {"fast": dict(bench=True, amp=None, cl=False), "fast+bf16": dict(bench=True, amp=torch.bfloat16, cl=False),
-            "fast+channels_last": dict(bench=True, amp=None, cl=True),
-            "fast+bf16+channels_last": dict(bench=True, amp=torch.bfloat16, cl=True), "no-autotune": dict(bench=False, amp=None, cl=False)}
+            "fast+bf16+channels_last": dict(bench=True, amp=torch.bfloat16, cl=True)}
 
 
 def make_space(name, res):

@@ -42,7 +42,8 @@ def measure(items, target, protocol, seed, desc):
         if target.backend == "torch":
             from edgenas.backends.pytorch import TorchCudaRunner
 
-            runners.append(TorchCudaRunner(item[0], item[1], precision=target.precision))
+            runners.append(TorchCudaRunner(item[0], item[1], precision=target.precision,
+                                           device="cuda" if target.board.kind == "gpu" else "cpu"))
         else:
             runners.append(make_runner(item, target))
     pool = {}

@@ -46,6 +46,7 @@ class _ModulePool:
         from ..backends.pytorch import TorchCudaRunner
 
         self.builders, self.target, self.seed = builders, target, seed
+        self.device = "cuda" if target.board.kind == "gpu" else "cpu"
         self.cls = TorchCudaRunner
         self.active: "OrderedDict[str, Any]" = OrderedDict()
 
@@ -56,7 +57,7 @@ class _ModulePool:
         while len(self.active) >= self.cls.max_active:
             self.active.popitem(last=False)[1][0].deactivate()
         fn, shape = self.builders[name]
-        r = self.cls(fn, shape, precision=self.target.precision, name=name)
+        r = self.cls(fn, shape, precision=self.target.precision, name=name, device=self.device)
         r.activate()
         call = r.timed_call(r.random_feed(self.seed))
         self.active[name] = (r, call)
@@ -74,7 +75,8 @@ def profile_torch(space, target, out, n_networks: int = 32, seed: int = 0, show_
     from ..util.io import atomic_write_json
     from ..errors import EdgenasError
 
-    if not torch.cuda.is_available():
+    on_gpu = target.board.kind == "gpu"
+    if on_gpu and not torch.cuda.is_available():
         raise EdgenasError("target '{}' times ops with torch on a CUDA GPU; this machine has none (torch {}); run it on the "
                            "GPU server".format(target.name, torch.__version__))
     torch.backends.cudnn.benchmark = True
@@ -102,11 +104,12 @@ def profile_torch(space, target, out, n_networks: int = 32, seed: int = 0, show_
                                           bar=_Tracked(bar, None, 0), acquire=pool.acquire)
         finally:
             pool.close()
-    timer = {"method": "cuda-graph replay (torch.cuda.CUDAGraph), CUDA events", "inner": 20,
-             "cudnn_benchmark": True, "channels_last": True}
+    timer = ({"method": "cuda-graph replay (torch.cuda.CUDAGraph), CUDA events", "inner": 20, "cudnn_benchmark": True,
+              "channels_last": True} if on_gpu else {"method": "perf_counter (CPU, eager)", "inner": 20})
     table = build_table(manifest, target, protocol, samples, before + time.time() - t0, timer)
-    table.header["gpu"] = {"name": torch.cuda.get_device_name(0), "capability": "{}.{}".format(*torch.cuda.get_device_capability(0)),
-                           "torch": torch.__version__, "cuda": torch.version.cuda}
+    if on_gpu:
+        table.header["gpu"] = {"name": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda,
+                               "capability": "{}.{}".format(*torch.cuda.get_device_capability(0))}
     return finish_table(table, out, partial, protocol)
 
 

@@ -27,6 +27,12 @@ class TorchCudaRunner(Runner):
     def activate(self) -> None:
         import torch
 
+        if self.device == "cpu":  # eager on the CPU, host-timed (no graphs there): for tests and CPU-only servers
+            self.module = self.module_fn().eval()
+            self.x = torch.randn(*self.shape)
+            self.timing = {"method": "perf_counter (CPU, eager)", "inner": self.inner}
+            self.active = True
+            return
         if not torch.cuda.is_available():
             raise EdgenasError("the torch backend needs a CUDA GPU and a CUDA build of torch; this machine has none")
         dtype = getattr(torch, DTYPES[self.precision])
@@ -59,12 +65,25 @@ class TorchCudaRunner(Runner):
     def infer(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         import torch
 
+        if self.device == "cpu":
+            with torch.no_grad():
+                return {"output": self.module(torch.from_numpy(np.ascontiguousarray(next(iter(feed.values()))))).numpy()}
         self.x.copy_(torch.from_numpy(np.ascontiguousarray(next(iter(feed.values())))).to(self.x.device, self.x.dtype))
         self.graph.replay()
         torch.cuda.synchronize()
         return {"output": self.y.float().cpu().numpy()}
 
     def gpu_time_ms(self, n: int) -> float:
+        if self.device == "cpu":
+            import time
+
+            import torch
+
+            with torch.no_grad():
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    self.module(self.x)
+                return (time.perf_counter() - t0) * 1000.0 / n
         self.start.record()
         for _ in range(n):
             self.graph.replay()
