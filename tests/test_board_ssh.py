@@ -559,6 +559,8 @@ def test_pipeline_with_board_validates_on_the_board(env, tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text(yaml.safe_dump(dict(PIPE, out=str(tmp_path / "run"), board="lop")))
     assert "p.yaml.board: unknown board 'lop' (did you mean 'loop'?)" in one_line_error(cli(env, "run", p))
+    assert "pipeline.board: unknown board 'lop' (did you mean 'loop'?)" in one_line_error(
+        cli(env, "pipeline", "--board", "lop", "--out", tmp_path / "flags"))
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
     p.write_text(yaml.safe_dump(dict(PIPE, out=str(tmp_path / "run"), board="loop")))

@@ -29,7 +29,10 @@ def test_pipeline_runs_all_stages_then_caches(tmp_path):
     summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
     assert [r["stage"] for r in summary["rows"]][-1] == "deployed int8" and summary["rows"][-1]["status"] == "PASS"
     page = (tmp_path / "run" / "report" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
+    assert page.count("data:image/png;base64,") >= 4 and "<table>" in page and "convergence" in page
+    curve = summary["search_curve"]  # best feasible accuracy vs evaluations, also in the terminal and report.md
+    assert curve and curve[-1][0] == json.loads((tmp_path / "run" / "03-search" / "result.json").read_text())["evaluations"]
+    assert all(a[1] <= b[1] for a, b in zip(curve, curve[1:])) and "Search: best feasible accuracy vs evaluations" in res.stdout
     again = run_cli("run", p, check=0)
     assert again.stdout.count("cached") >= 7 and "running" not in again.stdout
 

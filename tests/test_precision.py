@@ -111,3 +111,32 @@ def test_mixed_search_without_a_mixed_table_names_the_command(mixed_table, tmp_p
     table = LatencyTable.load(d / "int8.json")
     with pytest.raises(EdgenasError, match="needs a mixed table .* Profile one with: edgenas profile --target .* --precision mixed"):
         _search_space(get_space("mbv3-small", **TINY_SPACE), table, "mixed", load_target(str(target)), d / "int8.json")
+
+
+def _report(path, int8_ms, fp32_ms, accurate=True):
+    """A validate report.json as edgenas.validate writes it (reference row first, artifact row last)."""
+    rows = [{"stage": "reference fp32", "latency_p50_ms": fp32_ms, "top1": 85.0, "checks": {}},
+            {"stage": "artifact", "latency_p50_ms": int8_ms, "top1": 84.9 if accurate else 70.0,
+             "checks": {"accuracy": accurate, "agreement": accurate, "cosine": True}}]
+    path.write_text(json.dumps({"rows": rows}))
+    return str(path)
+
+
+@pytest.mark.parametrize("int8_ms, accurate, ships, why", [
+    (0.10, True, "int8", "faster) and passed the accuracy checks"),
+    (0.25, True, "fp32", "slower, so the FP32 export ships"),
+    (0.10, False, "fp32", "fails the accuracy thresholds, so the FP32 export ships"),
+])
+def test_the_pipeline_never_ships_a_slower_or_less_accurate_int8_silently(tmp_path, int8_ms, accurate, ships, why):
+    from edgenas.pipeline.ship import choose
+
+    fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
+    fp32.write_bytes(b"fp32")
+    int8.write_bytes(b"int8")
+    (tmp_path / "m.int8.onnx.json").write_text(json.dumps({"precision": "mixed"}))
+    res = choose(_report(tmp_path / "r.json", int8_ms, 0.2, accurate), str(fp32), str(int8), tmp_path / "ship")
+    assert why in res["reason"] and res["fp32_ms"] == 0.2 and res["int8_ms"] == int8_ms
+    shipped = tmp_path / "ship" / (int8.name if ships == "int8" else fp32.name)
+    assert res["shipped"] == str(shipped) and shipped.read_bytes() == ships.encode()
+    assert res["precision"] == ("mixed" if ships == "int8" else "fp32")  # the sidecar's precision names a mixed plan
+    assert len(list((tmp_path / "ship").glob("*.onnx"))) == 1

@@ -12,7 +12,7 @@ architectures (``--pool`` npz with ``G`` and ``acc``, or built here from ``--sup
 The latency budget is a percentile of random architectures' table latency. Tune engine defaults on
 seeds you then leave out, e.g.:
 
-    python tools/bench_search.py --pool /work/notes/gpu/pool.npz \
+    python tools/bench_search.py --pool runs/bench/pool.pool.npz \
         --table latency_tables/cpu-x86-ort-fp32_mbv3-small_r28.json --seeds 0-9 --json runs/bench/search.json
 """
 

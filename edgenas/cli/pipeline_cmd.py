@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs/pipeline")
     num(p, "--seed", default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N for the host stages")
+    p.add_argument("--precision", choices=("auto", "single", "mixed"), default="auto",
+                   help="auto: per-layer precision search on ONNX Runtime int8 targets")
+    p.add_argument("--board", help="a board from `edgenas board list`: build and validate there over SSH")
     p.set_defaults(func=run_flags)
 
 
@@ -40,5 +43,6 @@ def run_flags(args) -> int:
     from .. import api
 
     cfg = api.PipelineConfig(target=args.target, latency_ms=args.latency_ms, data=args.data, space=args.space, table=args.table,
-                             out=args.out, seed=args.seed, device=args.device)
+                             out=args.out, seed=args.seed, device=args.device, precision=args.precision,
+                             board=args.board)
     return _go(cfg)

@@ -2,6 +2,7 @@
 47 MB; padded to 224 px in float it would be 12 GB), normalised and padded per batch on the device,
 so a GPU step never waits for host indexing or copies."""
 
+import warnings
 from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
@@ -17,7 +18,9 @@ class ImageData:
                  std: Optional[float] = None, device=None, channels_last: bool = False) -> None:
         self.device = torch.device(device or "cpu")
         self.resolution, self.channels_last = int(resolution), channels_last
-        u8 = torch.from_numpy(np.ascontiguousarray(images))
+        with warnings.catch_warnings():  # read-only (cached) arrays: never written through this tensor
+            warnings.simplefilter("ignore", UserWarning)
+            u8 = torch.from_numpy(np.ascontiguousarray(images))
         self.images = u8.to(self.device) if self.device.type == "cuda" else u8
         self.labels = torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64)).to(self.device)
         if mean is None or std is None:

@@ -81,6 +81,7 @@ def _plots(out: Path, rows: List[Dict[str, Any]], breakdown: List, budget: float
 def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: Optional[str], board_cmds: List[str]) -> Dict[str, Any]:
     from ..latency.predictor import Predictor
     from ..latency.table import LatencyTable
+    from ..nas.run import best_vs_evals
     from ..nas.train import load_checkpoint
     from ..space import space_from_description
     from ..tasks.common import arch_with_plan as with_plan
@@ -108,8 +109,8 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
     out = o / "report"
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(out, rows, breakdown, c.latency_ms, default_kind)
-    if result.get("plots", {}).get("pareto"):
-        plots = dict({"pareto": result["plots"]["pareto"]}, **plots)
+    found = {k: result["plots"][k] for k in ("pareto", "convergence") if result.get("plots", {}).get(k)}
+    plots = dict(found, **plots)
 
     def fmt(v, spec):
         return "-" if v is None else spec.format(v)
@@ -125,9 +126,14 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
     plan = arch.get("precision")
     plan_line = "Precision plan: {} (int8 on {} of {} ops; table-predicted {:.4f} ms)".format(
         " ".join("8" if x == "int8" else "f" for x in plan), plan.count("int8"), len(plan), total) if plan else ""
+    evals = result.get("evaluations") or (result["curve"][-1][0] if result.get("curve") else 0)
+    curve = best_vs_evals(result.get("curve", []), evals)
+    search_line = "Search: best feasible accuracy vs evaluations: {}{}".format(
+        ", ".join("{}: {:.1f}%".format(n, a) for n, a in curve) or "-",
+        " (stopped: {})".format(result["stop_reason"]) if result.get("stop_reason") else "")
     ship_line = "Shipped: `{}` ({}): {}".format(shipped["shipped"], shipped["precision"], shipped["reason"])
     md = ["# edgenas pipeline: {}".format(result["name"]), "", "Target `{}`, budget {} ms, arch `{}`".format(
-        p.target.name, c.latency_ms, meta["arch"]), "", ship_line, ""] + ([plan_line, ""] if plan else []) + lines + [
+        p.target.name, c.latency_ms, meta["arch"]), "", ship_line, ""] + ([plan_line, ""] if plan else []) + [search_line, ""] + lines + [
         "", "## Stages", "", stages, "", "## Next, on the board", ""]
     md += ["    " + cmd for cmd in board_cmds] + [""]
     md += ["![{}]({})".format(k, Path(v).name if Path(v).parent == out else v) for k, v in plots.items()]
@@ -141,14 +147,15 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>edgenas report</title><style>body{{font-family:sans-serif;"
             "max-width:980px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}"
             "img{{max-width:100%}}figure{{margin:1em 0}}pre{{white-space:pre-wrap}}</style></head><body><h1>edgenas pipeline: {}</h1><p>Target <b>{}</b>, "
-            "budget {} ms, arch <code>{}</code></p><p><b>{}</b></p><p>{}</p>{}<h2>Stages</h2><pre>{}</pre><h2>Next, on the board</h2>"
+            "budget {} ms, arch <code>{}</code></p><p><b>{}</b></p><p>{}</p><p>{}</p>{}<h2>Stages</h2><pre>{}</pre><h2>Next, on the board</h2>"
             "<pre>{}</pre>{}</body></html>").format(html.escape(result["name"]), p.target.name, c.latency_ms, html.escape(meta["arch"]),
-                                                    html.escape(ship_line.replace("`", "")), html.escape(plan_line), table_html,
+                                                    html.escape(ship_line.replace("`", "")), html.escape(plan_line),
+                                                    html.escape(search_line), table_html,
                                                     html.escape(stages), html.escape("\n".join(board_cmds)), imgs)
     atomic_write_text(out / "report.html", page)
     status = "FAIL" if any(r["status"] == "FAIL" for r in rows) else "PASS"
     summary = {"name": result["name"], "status": status, "rows": rows, "stages": p.state, "board_commands": board_cmds,
-               "shipped": shipped, "precision_plan": plan,
+               "shipped": shipped, "precision_plan": plan, "search_curve": [list(x) for x in curve],
                "report": {"md": str(out / "report.md"), "html": str(out / "report.html")}}
     atomic_write_json(out / "summary.json", summary)
     p.log("")
@@ -156,6 +163,7 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
     p.log("\n" + ship_line.replace("`", ""))
     if plan:
         p.log(plan_line)
+    p.log(search_line)
     p.log("report: {} and {}".format(out / "report.md", out / "report.html"))
     if board_cmds:
         p.log("next, on the board (copy {} and its .inputs.npz / .ref_outputs.npz):".format(Path(artifact).name))
