@@ -27,7 +27,7 @@ def space_opts():
     return ["--space-opt={}={}".format(k, json.dumps(v)) for k, v in TINY_SPACE.items()]
 
 
-def run_cli(*args, env=None, check=None):
+def run_cli(*args, env=None, check=None):  # noqa: F811 (a parameter, not the board tests' fixture)
     proc = subprocess.run([sys.executable, "-m", "edgenas", *map(str, args)], capture_output=True, text=True,
                           cwd=str(ROOT), env=dict(os.environ, **(env or {})))
     if check is not None:
@@ -61,3 +61,6 @@ def tiny_table(tmp_path_factory, tiny_bundle):
     out = tmp_path_factory.mktemp("table") / "tiny.json"
     profile_bundle(bundle, target, out, show_progress=False)
     return out
+
+
+from .loopback_ssh import env, sshd  # noqa: E402,F401  (fixtures for the board tests: one sshd per session)

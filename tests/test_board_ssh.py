@@ -1,12 +1,7 @@
-"""Drive a "board" over a real OpenSSH server on 127.0.0.1 (throwaway keys, no mocks).
+"""Boards over a real OpenSSH server on 127.0.0.1 (throwaway keys, no mocks): the registry, setup,
+remote profiling that survives killed links and dead jobs, and every bad input. Skips with a reason
+where sshd or ssh is missing. Build, validate and the pipeline on a board: test_board_deploy.py."""
 
-The board is this machine reached through a loopback sshd, with the board's Python = this venv's
-Python (or a real Python 3.8 / 3.6 where pyenv has one) and the board-side package installed from a
-wheel into a temp work dir. The agent blocks torch and onnx on the board side. Skips with a reason
-where sshd or ssh is missing.
-"""
-
-import getpass
 import glob
 import json
 import os
@@ -22,121 +17,18 @@ import pytest
 import yaml
 
 from .conftest import ROOT, fast_target
+from .loopback_ssh import (
+    _client_config,
+    _free_port,
+    _keys,
+    board,
+    cli,
+    needs_openssh,
+    one_line_error,
+    write_boards,
+)
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-pytestmark = pytest.mark.skipif(not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")),
-                                reason="needs OpenSSH (apt-get install openssh-server openssh-client)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
-
-
-def _client_config(path: Path, key: Path, known_hosts: Path) -> Path:
-    path.write_text("Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile "
-                    "/dev/null\n  LogLevel ERROR\n".format(key, known_hosts))
-    return path
-
-
-class Loopback:
-    """A running sshd plus everything a board entry and the host's ssh need to reach it."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = _free_port()
-        self.url = "ssh://{}@127.0.0.1:{}".format(getpass.getuser(), self.port)
-        host_pub = _keygen(root / "host_key")
-        (root / "authorized_keys").write_text(_keygen(root / "user_key") + "\n")
-        _keygen(root / "wrong_key")
-        (root / "known_hosts").write_text("[127.0.0.1]:{} {}\n".format(self.port, " ".join(host_pub.split()[:2])))
-        self.config = _client_config(root / "ssh_config", root / "user_key", root / "known_hosts")
-        self.control = root / "cm"
-        self.control.mkdir(mode=0o700)
-        cfg = root / "sshd_config"
-        cfg.write_text("\n".join([
-            "Port {}".format(self.port), "ListenAddress 127.0.0.1", "HostKey {}".format(root / "host_key"),
-            "PidFile {}".format(root / "sshd.pid"), "AuthorizedKeysFile {}".format(root / "authorized_keys"),
-            "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-            "StrictModes no", "UsePAM no", "MaxStartups 50", "MaxSessions 50",
-            "Subsystem sftp internal-sftp"]) + "\n")
-        if os.geteuid() == 0:
-            os.makedirs("/run/sshd", exist_ok=True)
-        self.log = open(str(root / "sshd.log"), "wb")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)], stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        if self.proc.poll() is not None:
-            pytest.skip("sshd did not start: " + (root / "sshd.log").read_text()[-300:])
-
-    def env(self, boards: Path, config: Path = None) -> dict:
-        return {"EDGENAS_BOARDS": str(boards), "EDGENAS_SSH_CONFIG": str(config or self.config),
-                "EDGENAS_SSH_CONTROL_DIR": str(self.control)}
-
-    def close(self) -> None:
-        for sock in self.control.iterdir():
-            if sock.is_socket():
-                subprocess.run(["ssh", "-S", str(sock), "-O", "exit", "x"], capture_output=True)
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
-
-
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory):
-    loop = Loopback(tmp_path_factory.mktemp("sshd"))
-    yield loop
-    loop.close()
-
-
-def write_boards(path: Path, **boards) -> Path:
-    path.write_text(yaml.safe_dump({"boards": boards}))
-    return path
-
-
-def board(sshd, workdir: Path, **kw) -> dict:
-    return dict({"url": sshd.url, "python": sys.executable, "workdir": str(workdir), "connect_timeout": 3}, **kw)
-
-
-def cli(env: dict, *args, check=None):
-    proc = subprocess.run([sys.executable, "-m", "edgenas", *map(str, args)], capture_output=True, text=True,
-                          cwd=str(ROOT), env=dict(os.environ, **env), timeout=120)
-    if check is not None:
-        assert proc.returncode == check, proc.stderr + proc.stdout
-    return proc
-
-
-def one_line_error(proc) -> str:
-    assert proc.returncode == 1, proc.stderr + proc.stdout
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgenas: error:")]
-    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return errors[0]
-
-
-@pytest.fixture
-def env(sshd, tmp_path, monkeypatch):
-    """A registry with board 'loop' (work dir with a space in its name); the API sees it too."""
-    boards = write_boards(tmp_path / "boards.yaml", loop=board(sshd, tmp_path / "board work"))
-    e = sshd.env(boards)
-    for k, v in e.items():
-        monkeypatch.setenv(k, v)
-    return e
-
-
-def _keys(path) -> set:
-    return set(json.loads(Path(path).read_text())["entries"])
+pytestmark = needs_openssh
 
 
 # ---- registry and CLI basics --------------------------------------------------------------------------------
@@ -439,136 +331,3 @@ def test_remote_disk_full(sshd, tmp_path, tiny_disk, tiny_bundle):
                               "--out", tmp_path / "T.json", "--quiet"))
     assert "disk is full" in line and "MB free" in line and "--workdir" in line, line
     assert not (tmp_path / "T.json").exists()
-
-
-# ---- phase 2: profile / build / validate / pipeline with --board --------------------------------------------------
-
-DOCTOR = ROOT / "edgenas" / "assets" / "doctor"
-ACCURACY = ("n", "top1", "ref_top1", "top1_agreement", "max_abs_err", "mean_abs_err", "cosine_mean", "cosine_min", "checks",
-            "status")
-
-
-def test_profile_with_board_through_the_cli_and_the_api(env, tmp_path, tiny_bundle, tiny_space, tiny_table, monkeypatch):
-    bundle, _ = tiny_bundle
-    target = fast_target(tmp_path)
-    proc = cli(env, "profile", "--board", "loop", "--bundle", bundle, "--target", target, "--out", tmp_path / "T.json",
-               "--quiet", check=0)
-    assert "loop: wrote {}".format(tmp_path / "T.json") in proc.stdout
-    assert _keys(tmp_path / "T.json") == _keys(tiny_table)
-    # The API plans into the default bundle folder (the same one a local profile uses), then profiles on the board.
-    import edgenas
-    from edgenas.tasks.profile import default_bundle_dir
-
-    monkeypatch.chdir(tmp_path)
-    r = edgenas.profile(str(target), "T-{board}.json", space=tiny_space, networks=6, board="loop", progress=False)
-    assert r.board == "loop" and r.table == Path("T-loop.json") and r.entries == len(_keys(tiny_table))
-    planned = default_bundle_dir(tiny_space, edgenas.load_target(str(target)), networks=6)
-    assert (tmp_path / planned / "manifest.json").is_file() and "-onnxruntime-fp32-" in planned.name
-    with pytest.raises(edgenas.EdgenasError, match="has no target; pass one"):
-        edgenas.profile(None, "T.json", space=tiny_space, networks=6, board="loop", progress=False)
-
-
-@pytest.fixture
-def labelled_inputs(tmp_path):
-    """The doctor's 8 inputs with labels: the FP32 model's answers with three of them changed (accuracy 62.5%)."""
-    import numpy as np
-
-    x = np.load(str(DOCTOR / "inputs.npz"))["inputs"]
-    labels = np.load(str(DOCTOR / "ref_outputs.npz"))["outputs"].argmax(1)
-    labels[:3] = (labels[:3] + 1) % 10
-    np.savez(str(tmp_path / "inputs.npz"), inputs=x, labels=labels)
-    return tmp_path / "inputs.npz"
-
-
-def test_validate_on_board_matches_a_local_validate_saved(env, tmp_path, labelled_inputs):
-    from edgenas.backends.onnxruntime import OrtRunner
-    from edgenas.data.preprocess import load_inputs
-    from edgenas.tasks.validate import validate, validate_saved
-    from edgenas.validation.compare import run_batched
-    from edgenas.validation.run import save_outputs
-
-    target = fast_target(tmp_path, base="cpu-x86-ort-int8")
-    art, ref = DOCTOR / "tiny.ort-int8.onnx", DOCTOR / "tiny.onnx"
-    proc = cli(env, "validate", art, "--ref", ref, "--target", target, "--inputs", labelled_inputs, "--board", "loop",
-               "--min-agreement", "50", "--max-acc-drop", "100", "--min-cosine", "0", "--out", tmp_path / "rep", "--quiet",
-               check=0)
-    assert "Overall: **PASS**" in proc.stdout
-    report = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert report["context"]["board"] == "loop" and "ONNX Runtime on the host" in report["context"]["reference"]
-    host_row, board_row = report["rows"]
-    assert host_row["stage"].startswith("reference fp32") and host_row["top1"] == 62.5 and host_row["latency_p50_ms"] is None
-    assert board_row["latency_p50_ms"] > 0 and board_row["path"] == str(art)
-    assert (tmp_path / "rep" / "report.md").read_text().count("| artifact on ") == 1
-    # The same comparison run locally the way tools/validate_on_device.py runs it gives the same figures.
-    x, _ = load_inputs(labelled_inputs)
-    with OrtRunner(ref) as r:
-        save_outputs(tmp_path / "ref.npz", run_batched(r, x, 1), x)
-    local = validate_saved(art, target, labelled_inputs, tmp_path / "ref.npz", tmp_path / "local", 100, 50, 0)
-    assert {k: board_row[k] for k in ACCURACY} == {k: local.rows[0][k] for k in ACCURACY}
-    # Through the API, with a threshold it misses: a FAIL report, not an error.
-    failed = validate(art, ref, target, tmp_path / "rep2", inputs=labelled_inputs, min_agreement=100.1, board="loop",
-                      progress=False)
-    assert failed.status == "FAIL" and failed.rows[1]["checks"]["agreement"] is False
-    with pytest.raises(Exception, match="drop save_outputs"):
-        validate(art, ref, target, tmp_path / "rep3", inputs=labelled_inputs, save_outputs=tmp_path / "o.npz", board="loop")
-
-
-def test_build_on_board_checks_here_first_and_names_missing_tensorrt(env, tmp_path):
-    work = tmp_path / "board work"
-    # ONNX Runtime's Q/DQ flavour cannot parse in TensorRT: refused here, before the board is even contacted.
-    line = one_line_error(cli(env, "build", DOCTOR / "tiny.ort-int8.onnx", "--target", "t4-trt-int8", "--board", "loop",
-                              "--out", tmp_path / "m.engine"))
-    assert "fails the TensorRT" in line and "nothing was sent to board 'loop'" in line, line
-    assert not work.exists()
-    # The TensorRT flavour passes the check; this board has no TensorRT: one line from its probe, no upload.
-    line = one_line_error(cli(env, "build", DOCTOR / "tiny.trt-int8.onnx", "--target", "t4-trt-int8", "--board", "loop",
-                              "--out", tmp_path / "m.engine"))
-    assert "board 'loop' cannot build a TensorRT engine for t4-trt-int8: TensorRT is not installed" in line, line
-    assert not list(work.glob("jobs/*")) and not list(tmp_path.glob("m.engine*"))
-    assert "nothing to build" in one_line_error(cli(env, "build", DOCTOR / "tiny.onnx", "--target", "cpu-x86-ort-int8",
-                                                    "--board", "loop", "--out", tmp_path / "m.engine"))
-    # The board-side build command itself, run as a job: its own one-line error comes back.
-    from edgenas.board.api import remote_for
-    from edgenas.board.deploy import remote_build
-    from edgenas.board.job import JobSpec, run_job
-    from edgenas.errors import EdgenasError
-    from edgenas.targets import load_target
-
-    t = load_target("t4-trt-int8")
-    spec = JobSpec("loop: build", {"kind": "build-test"}, {"in/m.onnx": DOCTOR / "tiny.trt-int8.onnx",
-                                                           "target.json": json.dumps(t.to_dict()).encode()},
-                   ["build", "in/m.onnx", "--target-json", "target.json", "--out", "model.engine", "--board-cache"],
-                   {"model.engine": tmp_path / "m.engine"})
-    with pytest.raises(EdgenasError, match="the remote job failed: TensorRT is not installed here"):
-        run_job(remote_for("loop"), spec, show_progress=False)
-    with pytest.raises(EdgenasError, match="TensorRT is not installed"):
-        remote_build("loop", DOCTOR / "tiny.trt-int8.onnx", t, tmp_path / "m.engine", show_progress=False)
-    assert not list(tmp_path.glob("m.engine*")) and not list(tmp_path.glob(".m.engine*"))
-
-
-PIPE = {"target": "cpu-x86-ort-int8", "latency_ms": 5.0,
-        "supernet": {"train_subset": 64, "val_size": 32, "epochs": 1, "batch_size": 32},
-        "search": {"population": 4, "generations": 1, "budget": 4}, "finetune": {"epochs": 1, "train_subset": 64},
-        "quantize": {"calib_size": 16}, "validate": {"limit": 32, "min_agreement_pct": 0, "max_acc_drop_pt": 100,
-                                                     "min_cosine": 0, "max_latency_over_predicted": 100}}
-
-
-def test_pipeline_with_board_validates_on_the_board(env, tmp_path):
-    from .test_data import FASHION_DIR
-
-    p = tmp_path / "p.yaml"
-    p.write_text(yaml.safe_dump(dict(PIPE, out=str(tmp_path / "run"), board="lop")))
-    assert "p.yaml.board: unknown board 'lop' (did you mean 'loop'?)" in one_line_error(cli(env, "run", p))
-    assert "pipeline.board: unknown board 'lop' (did you mean 'loop'?)" in one_line_error(
-        cli(env, "pipeline", "--board", "lop", "--out", tmp_path / "flags"))
-    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-    p.write_text(yaml.safe_dump(dict(PIPE, out=str(tmp_path / "run"), board="loop")))
-    proc = cli(dict(env, OMP_NUM_THREADS="1"), "run", p, check=0)  # one thread: spinning OpenMP threads on a busy
-    # 2-core machine made the training stages 10x slower
-    assert "[validate ] done" in proc.stdout and "PASS on board loop" in proc.stdout, proc.stdout
-    report = json.loads((tmp_path / "run" / "09-validate" / "report.json").read_text())
-    assert report["context"]["board"] == "loop" and report["rows"][1]["latency_p50_ms"] > 0
-    summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
-    assert [r["stage"] for r in summary["rows"]][-2:] == ["FP32 ONNX", "deployed int8"] and summary["board_commands"] == []
-    assert len(list((tmp_path / "board work" / "jobs").glob("*/report/report.json"))) == 1

@@ -4,14 +4,24 @@ plus `trt` tests for boards (pytest -m trt)."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgenas.backends import reference_target
-from edgenas.backends.tensorrt.check import check_file, check_onnx, load_model, onnx_facts
+from edgenas.backends.tensorrt.check import (
+    check_file,
+    check_onnx,
+    load_model,
+    onnx_facts,
+)
 from edgenas.backends.tensorrt.compat import TrtFeatures, parse_version, plan_build
-from edgenas.backends.tensorrt.engine_meta import check_engine_compat, read_engine_meta, write_engine_meta
+from edgenas.backends.tensorrt.engine_meta import (
+    check_engine_compat,
+    read_engine_meta,
+    write_engine_meta,
+)
 from edgenas.errors import EdgenasError
 from edgenas.targets import load_target
 
@@ -307,3 +317,18 @@ def test_board_validate_int8_and_profile_a_small_bundle(onnx_models, tmp_path):
     plan_bundle(space, t, tmp_path / "b", n_networks=3, show_progress=False)
     table = profile_bundle(tmp_path / "b", t, tmp_path / "t.json", show_progress=False)
     assert len(table.entries) == 3 and table.header["protocol"]["timer"]["method"] == "cuda-graph replay"
+
+
+@pytest.mark.skipif(_cudart() is None, reason="no libcudart on this machine")
+def test_every_cuda_runtime_name_the_bindings_call_exists_in_libcudart():
+    """The ctypes and cuda-python bindings name CUDA runtime calls as strings, which no type checker
+    sees: check each against the symbols of a real libcudart (a misspelt name fails here, not on a board)."""
+    import re
+
+    from edgenas.backends.tensorrt import cuda_bindings
+
+    names = set(re.findall(r'"(cuda[A-Z]\w+)"', Path(cuda_bindings.__file__).read_text()))
+    assert len(names) > 20, names
+    lib = _cudart().lib
+    missing = [n for n in sorted(names) if not hasattr(lib, n) and not (n.endswith("_v2") and hasattr(lib, n[:-3]))]
+    assert not missing, missing

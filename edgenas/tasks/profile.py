@@ -43,14 +43,9 @@ def plan_bundle(target, bundle: PathLike, space="mbv3-small", resolution: Option
                 progress: bool = True, precision: Optional[str] = None) -> BundleResult:
     """Host: write the ops bundle (one ONNX per op, reference networks, overhead probe, manifest);
     ``precision='mixed'`` plans a mixed-precision bundle."""
-    space = _maybe_mixed(space, resolution, space_options, precision)
-    if precision is not None:
-        resolution, space_options = None, None
+    space, resolution, space_options = _space_args(space, resolution, space_options, precision, networks, seed)
     from ..latency.bundle import plan_bundle as plan
 
-    check("networks", networks)
-    check("seed", seed)
-    check("resolution", resolution)
     t, s = as_target(target), as_space(space, resolution, space_options)
     output_dir(bundle, "bundle folder")
     t0 = time.time()
@@ -112,12 +107,7 @@ def profile(target, out: PathLike, space="mbv3-small", resolution: Optional[int]
 
     ``precision='mixed'`` (ONNX Runtime int8 targets): a mixed table for precision-aware search: every op
     at int8 and at fp32, the precision-boundary ops per tensor shape, and mixed reference networks."""
-    space = _maybe_mixed(space, resolution, space_options, precision)
-    if precision is not None:
-        resolution, space_options = None, None
-    check("networks", networks)
-    check("seed", seed)
-    check("resolution", resolution)
+    space, resolution, space_options = _space_args(space, resolution, space_options, precision, networks, seed)
     if board is not None:
         return _profile_on_boards(board, target, out, space, resolution, space_options, networks, bundle, seed, progress,
                                   accept_new_host_key, fresh, max_upload_mb)
@@ -177,13 +167,17 @@ def _profile_on_boards(board, target, out, space, resolution, space_options, net
     return results[0] if len(results) == 1 else results
 
 
-def _maybe_mixed(space, resolution, space_options, precision):
-    """The space itself, or for ``precision='mixed'`` its mixed-precision wrapper."""
+def _space_args(space, resolution, space_options, precision, networks, seed):
+    """Checked (space, resolution, space_options) for planning: the space itself, or for
+    ``precision='mixed'`` its mixed-precision wrapper (which already carries resolution and options)."""
+    check("networks", networks)
+    check("seed", seed)
+    check("resolution", resolution)
     if precision is None:
-        return space
+        return space, resolution, space_options
     from ..errors import EdgenasError
     from ..space.mixed import MixedSpace
 
     if precision != "mixed":
         raise EdgenasError("precision '{}': profile the target's own precision (leave it out) or 'mixed'".format(precision))
-    return MixedSpace(as_space(space, resolution, space_options))
+    return MixedSpace(as_space(space, resolution, space_options)), None, None

@@ -14,7 +14,15 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from ...errors import EdgenasError
-from .cuda_bindings import ATTR_CC_MAJOR, ATTR_CC_MINOR, ATTR_SM_COUNT, CudaError, _Cudart, _CudaPython, _PyCuda
+from .cuda_bindings import (
+    ATTR_CC_MAJOR,
+    ATTR_CC_MINOR,
+    ATTR_SM_COUNT,
+    CudaError,
+    _CudaPython,
+    _Cudart,
+)
+from .cuda_pycuda import _PyCuda
 
 __all__ = ["CudaError", "cuda", "device_info", "Stream", "Graph", "PinnedArray", "DeviceBuffer"]
 
