@@ -14,10 +14,11 @@ class Recorder:
 
     kind, path = "recorder", "-"
 
-    def __init__(self, capture_fails: bool = False) -> None:
+    def __init__(self, capture_fails: bool = False, instantiate_fails: bool = False, events_allowed: int = 10 ** 9) -> None:
         self.live = {"stream": set(), "event": set(), "graph": set(), "exec": set(), "host": set(), "dev": set()}
         self.created = {k: 0 for k in self.live}
         self.capture_fails, self.next, self.launches, self.capturing = capture_fails, 1, 0, False
+        self.instantiate_fails, self.events_allowed = instantiate_fails, events_allowed
 
     def _new(self, kind: str) -> int:
         self.next += 1
@@ -39,6 +40,8 @@ class Recorder:
         pass
 
     def event_create(self):
+        if self.created["event"] >= self.events_allowed:
+            raise CudaError("CUDA call cudaEventCreate failed: cudaErrorMemoryAllocation (2)")
         return self._new("event")
 
     def event_destroy(self, e):
@@ -60,6 +63,8 @@ class Recorder:
         return self._new("graph")
 
     def graph_instantiate(self, g):
+        if self.instantiate_fails:
+            raise CudaError("CUDA call cudaGraphInstantiateWithFlags failed: cudaErrorInvalidValue (1)")
         return self._new("exec")
 
     def graph_launch(self, ex, s):
@@ -132,3 +137,26 @@ def test_runner_falls_back_to_back_to_back_enqueues_and_says_why(recorder):
     r.stream.time_ms(launch, 10)
     assert len(executes) == 10
     r.deactivate()
+
+
+@pytest.mark.parametrize("how", ["instantiate", "enqueue", "event"])
+def test_failures_while_creating_streams_and_graphs_leak_nothing(recorder, how):
+    """Issue 20: a failed graph instantiation left the captured graph alive; a failed enqueue during capture
+    left the half-captured graph; a failed second event left the stream."""
+    rec = recorder(instantiate_fails=how == "instantiate", events_allowed=1 if how == "event" else 10 ** 9)
+    if how == "event":
+        with pytest.raises(CudaError, match="cudaEventCreate"):
+            cudamod.Stream()
+        assert rec.created["stream"] == 1 and all(not v for v in rec.live.values()), rec.live
+        return
+    s = cudamod.Stream()
+
+    def enqueue():
+        if how == "enqueue":
+            raise RuntimeError("execute_async_v3 failed inside the capture")
+
+    with pytest.raises((CudaError, RuntimeError)):
+        cudamod.Graph(s, enqueue)
+    assert not rec.capturing and rec.created["graph"] == 1  # the capture was ended and its graph ...
+    s.close()
+    assert all(not v for v in rec.live.values()), rec.live  # ... destroyed with everything else

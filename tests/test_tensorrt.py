@@ -69,13 +69,19 @@ def test_tensorrt_flavour_passes_for_every_supported_version(onnx_models):
 
 
 def test_tensorrt_flavour_still_runs_and_agrees_on_onnx_runtime(onnx_models):
+    """The file's own Q/DQ math against FP32: graph optimizations off, so ONNX Runtime runs each
+    QuantizeLinear/DequantizeLinear as written. Its optimized x86 int8 kernels are not exact Q/DQ math
+    and differ between CPUs (cosine 0.97 on an AVX2-only AMD EPYC), which would measure the CPU."""
     from edgenas.backends.onnxruntime import OrtRunner
 
-    x = np.random.default_rng(5).standard_normal((1, 1, 16, 16)).astype(np.float32)
-    with OrtRunner(onnx_models["fp32"]) as a, OrtRunner(onnx_models["trt"]) as b:
-        ya, yb = a.infer({"input": x})["output"], b.infer({"input": x})["output"]
-    cos = float(np.sum(ya * yb) / (np.linalg.norm(ya) * np.linalg.norm(yb)))
-    assert cos > 0.98
+    x = np.random.default_rng(5).standard_normal((8, 1, 16, 16)).astype(np.float32)
+    with OrtRunner(onnx_models["fp32"], graph_optimization="disable") as a, \
+            OrtRunner(onnx_models["trt"], graph_optimization="disable") as b:
+        ya = np.concatenate([a.infer({"input": x[i:i + 1]})["output"] for i in range(len(x))])
+        yb = np.concatenate([b.infer({"input": x[i:i + 1]})["output"] for i in range(len(x))])
+    cos = np.sum(ya * yb, axis=1) / (np.linalg.norm(ya, axis=1) * np.linalg.norm(yb, axis=1))
+    assert cos.min() > 0.99, cos
+    assert not np.allclose(ya, yb, atol=1e-6)  # the file is quantized: it must not be the FP32 model
 
 
 def test_quantize_cli_picks_the_flavour_from_the_target(onnx_models, tmp_path):

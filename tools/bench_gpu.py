@@ -23,7 +23,7 @@ from edgenas.nas.supernet import Supernet
 from edgenas.nas.tensors import ImageData
 from edgenas.nas.train import SubnetSampler, cosine_lr, kd_loss, train_supernet
 from edgenas.space import get_space
-from edgenas.util.io import atomic_write_json
+from edgenas.util.results import write_result_json
 
 CASES = [("mbv3-small", 28, 128), ("mbv3-small", 28, 512), ("mbv3", 224, 64)]
 VARIANTS = {"fast": dict(bench=True, amp=None, cl=False), "fast+bf16": dict(bench=True, amp=torch.bfloat16, cl=False),
@@ -110,11 +110,24 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20, help="training steps per measured epoch")
     p.add_argument("--cpu-steps", type=int, default=4)
     p.add_argument("--quick", action="store_true", help="tiny run (smoke test)")
+    p.add_argument("--cases", help="comma-separated case keys to run, e.g. mbv3-small@28/b128 (default: all: {})".format(
+        ", ".join("{}@{}/b{}".format(*c) for c in CASES)))
     args = p.parse_args(argv)
     dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        sys.stderr.write("bench_gpu: error: --device {}: torch {} sees no CUDA GPU; run it on a GPU machine or pass "
+                         "--device cpu\n".format(args.device, torch.__version__))
+        return 1
     out = {"device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
            "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "steps": args.steps, "cases": {}}
     cases = CASES[:1] if args.quick else CASES
+    if args.cases:
+        want = [c.strip() for c in args.cases.split(",") if c.strip()]
+        cases = [c for c in CASES if "{}@{}/b{}".format(*c) in want]
+        if len(cases) != len(want):
+            sys.stderr.write("bench_gpu: error: --cases {}: known cases are {}\n".format(
+                args.cases, ", ".join("{}@{}/b{}".format(*c) for c in CASES)))
+            return 1
     steps = 2 if args.quick else args.steps
     for name, res, batch in cases:
         space = make_space(name, res)
@@ -132,14 +145,14 @@ def main(argv=None) -> int:
             row["gpu_over_cpu"] = row[best] / row["cpu"]
         out["cases"][key] = row
         print(key, json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
-        atomic_write_json(args.json, out)
+        write_result_json(args.json, out)
     space = make_space("mbv3-small", 28)
     out["eval_s_per_candidate"] = {"device": eval_s_per_candidate(space, dev, n_cand=2 if args.quick else 6)}
     if dev.type == "cuda":
         out["eval_s_per_candidate"]["cpu"] = eval_s_per_candidate(space, torch.device("cpu"), n_cand=2)
         out["eval_s_per_candidate"]["gpu_over_cpu"] = out["eval_s_per_candidate"]["cpu"] / out["eval_s_per_candidate"]["device"]
     print("eval", out["eval_s_per_candidate"], flush=True)
-    atomic_write_json(args.json, out)
+    write_result_json(args.json, out)
     return 0
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the CUDA layer the TensorRT backend uses, for real, on any CUDA GPU (no TensorRT needed):
 device info, pinned/device buffers and async copies (data checked), events, a copy captured into a
-CUDA graph and replayed, and host memory (RSS) over many timed calls, which must not grow.
+CUDA graph and replayed, the timing's own overhead (an empty event pair on the GPU, host time per timed
+call), and host (RSS) and device memory over many timed calls, which must not grow.
 
     python tools/check_cuda.py --calls 100000 --json OUT.json [--binding cudart|cuda-python]
 """
@@ -68,18 +69,27 @@ def main(argv=None) -> int:
         out["copy_gbps"] = 2 * 4 * n / (out["graph_replay_ms"] / 1000) / 1e9
         for _ in range(2000):  # let allocator pools settle before the baseline
             stream.time_ms(graph.launch, 1)
+        empty = sorted(stream.time_ms(lambda: None, 1) for _ in range(1000))  # two events, nothing between
+        out["empty_event_pair_ms_median"] = round(empty[len(empty) // 2], 5)
+        out["empty_event_pair_ms_p90"] = round(empty[int(len(empty) * 0.9)], 5)
+        free0 = c.mem_info()[0]
         r0, t0 = rss_mib(), time.time()
         for _ in range(args.calls):
             stream.time_ms(graph.launch, 1)
+        elapsed = time.time() - t0
         out["timed_calls"] = args.calls
         out["rss_growth_mib"] = round(rss_mib() - r0, 3)
-        out["calls_per_s"] = round(args.calls / (time.time() - t0))
+        out["device_free_mib_before"], out["device_free_mib_after"] = free0 >> 20, c.mem_info()[0] >> 20
+        out["device_mem_growth_mib"] = round((free0 - c.mem_info()[0]) / 2.0 ** 20, 3)
+        out["calls_per_s"] = round(args.calls / elapsed)
+        out["host_us_per_timed_call"] = round(1e6 * elapsed / args.calls, 2)  # record + launch + record + sync + read
         graph.close()
         stream.close()
         for obj in (host_in, host_out, dev_a, dev_b):
             obj.close()
         out["closed_ok"] = True
-        out["pass"] = out["copy_roundtrip_ok"] and out["graph_replay_ok"] and out["rss_growth_mib"] < 1.0
+        out["pass"] = (out["copy_roundtrip_ok"] and out["graph_replay_ok"] and out["rss_growth_mib"] < 1.0
+                       and out["device_mem_growth_mib"] < 2.0)
     except EdgenasError as e:
         out["error"], out["pass"] = str(e), False
     for k, v in out.items():

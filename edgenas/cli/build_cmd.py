@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     b.add_argument("onnx")
     b.add_argument("--target", help="a tensorrt target, e.g. jetson-orin-nano-trt-int8 (with --board: default the board's)")
     b.add_argument("--out", required=True, help="engine path (a plan loadable by trtexec/DeepStream)")
-    b.add_argument("--timing-cache", help="timing cache file, read and updated (default: next to --out; a board keeps its own)")
+    b.add_argument("--timing-cache", help="timing cache file, read and updated (default: <target>-trt<version>.timing.cache next to "
+                   "--out; a board keeps its own)")
     b.add_argument("--dynamic-batch", metavar="MIN,OPT,MAX", help="optimization profile for a dynamic batch ONNX")
     b.add_argument("--check-only", action="store_true", help="only the static check (same as edgenas check)")
     b.add_argument("--board", help="build on this board over SSH (edgenas board list) and fetch the engine")

@@ -104,8 +104,11 @@ def profile_torch(space, target, out, n_networks: int = 32, seed: int = 0, show_
                                           bar=_Tracked(bar, None, 0), acquire=pool.acquire)
         finally:
             pool.close()
-    timer = ({"method": "cuda-graph replay (torch.cuda.CUDAGraph), CUDA events", "inner": 20, "cudnn_benchmark": True,
-              "channels_last": True} if on_gpu else {"method": "perf_counter (CPU, eager)", "inner": 20})
+    from ..backends.pytorch.runner import EAGER_METHOD, graph_timing
+
+    timer = ({"method": "cuda-graph replay (torch.cuda.CUDAGraph), CUDA events" if graph_timing() else EAGER_METHOD,
+              "inner": 20, "cudnn_benchmark": True, "channels_last": True}
+             if on_gpu else {"method": "perf_counter (CPU, eager)", "inner": 20})
     table = build_table(manifest, target, protocol, samples, before + time.time() - t0, timer)
     if on_gpu:
         table.header["gpu"] = {"name": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda,

@@ -94,8 +94,8 @@ def build(onnx: PathLike, target, out: PathLike, timing_cache: Optional[PathLike
     output_path(out, "engine")
     dyn = parse_dynamic_batch(dynamic_batch)
     t0 = time.time()
-    cache = str(timing_cache) if timing_cache else str(Path(out).with_suffix(".timing.cache"))
-    meta = build_engine(onnx, t, out, cache, dyn, log=log or (lambda s: None))
+    meta = build_engine(onnx, t, out, str(timing_cache) if timing_cache else None, dyn, log=log or (lambda s: None),
+                        timing_cache_dir=None if timing_cache else str(Path(out).resolve().parent))  # per target + TRT
     return BuildResult(Path(out), Path(str(out) + ".json"), Path(out).stat().st_size / 1e6, round(time.time() - t0, 1), meta)
 
 

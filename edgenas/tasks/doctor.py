@@ -34,13 +34,43 @@ class DoctorResult:
         return [c for c in self.checks if c.status == "fail"]
 
 
-def _try(checks: List[Check], name: str, fn: Callable[[], Check]) -> Optional[Check]:
+def _try(checks: List[Check], name: str, fn: Callable[[], Check], nvidia: bool = False) -> Optional[Check]:
+    """``fn``'s check; an EdgenasError is a failed check. With ``nvidia``, so is any raw error from the
+    TensorRT / numpy / CUDA stack, as one line naming their versions and the fix."""
     try:
         c = fn()
-    except EdgenasError as e:
+    except Exception as e:  # noqa: BLE001
+        if not isinstance(e, EdgenasError):
+            if not nvidia:
+                raise
+            from ..backends.tensorrt.versions import environment_error
+
+            e = environment_error(e, name)
         c = Check(name, "fail", str(e).split(";")[0], str(e).split(";", 1)[1].strip() if ";" in str(e) else "")
     checks.append(c)
     return c
+
+
+def _version_checks(checks: List[Check]) -> None:
+    """Known-bad TensorRT / numpy / CUDA / Python combinations, from package metadata and the driver's
+    CUDA version only: nothing is built or run before these are reported."""
+    from ..backends.tensorrt.cuda import cuda, version_str
+    from ..backends.tensorrt.versions import combination_issues, installed_versions
+
+    v = installed_versions()
+    driver, shown = None, "? (no libcudart)"
+    try:
+        code = cuda("cudart").versions()[1]
+        driver, shown = (version_str(code), version_str(code)) if code > 0 else (None, "none loaded")
+    except Exception:  # noqa: BLE001 - no libcudart here: the cuda check below says so with its fix
+        pass
+    issues = combination_issues(v, driver)
+    for i in issues:
+        checks.append(Check("versions", i.status, i.detail, i.fix))
+    if not issues:
+        checks.append(Check("versions", "ok", "TensorRT {}, numpy {}, CUDA driver {}, Python {}, {}{}".format(
+            v.get("tensorrt") or "not found", v.get("numpy"), shown, v.get("python"), v.get("platform"),
+            ", cuda-python {}".format(v["cuda_python"]) if v.get("cuda_python") else "")))
 
 
 def _python() -> Check:
@@ -111,6 +141,8 @@ def _gpu_checks(target, checks: List[Check]) -> None:
     from ..backends.tensorrt.cuda import device_info
     from ..runtime.device import jetson_info, nvidia_smi
 
+    _version_checks(checks)
+
     def trt_check() -> Check:
         trt = import_tensorrt()
         want = target.software.tensorrt
@@ -119,7 +151,7 @@ def _gpu_checks(target, checks: List[Check]) -> None:
                      "" if same else "tables and engines are per TensorRT version: profile this board as it is, or "
                      "install TensorRT {}".format(want))
 
-    trt = _try(checks, "tensorrt", trt_check)
+    trt = _try(checks, "tensorrt", trt_check, nvidia=True)
     gpu = {}
 
     def cuda_check() -> Check:
@@ -127,7 +159,7 @@ def _gpu_checks(target, checks: List[Check]) -> None:
         return Check("cuda", "ok", "runtime {} / driver {} via {} ({})".format(gpu["cuda_runtime"], gpu["cuda_driver"],
                                                                          gpu["binding"], gpu["library"]))
 
-    _try(checks, "cuda", cuda_check)
+    _try(checks, "cuda", cuda_check, nvidia=True)
     if gpu:
         want = target.board.compute_capability
         same = not want or want == gpu["compute_capability"]
@@ -158,7 +190,8 @@ def _gpu_checks(target, checks: List[Check]) -> None:
                             "cool the board (jetson_clocks --fan) before profiling"))
     if trt is not None and trt.status != "fail" and gpu:
         model = ASSETS / ("tiny.trt-int8.onnx" if target.precision == "int8" else "tiny.onnx")
-        _try(checks, "run", lambda: _run_checked(target, model, 0.98 if target.precision == "int8" else 0.995, checks))
+        _try(checks, "run", lambda: _run_checked(target, model, 0.98 if target.precision == "int8" else 0.995, checks),
+             nvidia=True)
 
 
 def _run_checked(target, model: Path, min_cosine: float, checks: List[Check]) -> Check:
@@ -192,6 +225,13 @@ def doctor(target) -> DoctorResult:
         checks.append(_module("onnxruntime", "pip install onnxruntime (validation runs the FP32 reference on it where "
                                              "TensorRT is busy; optional)", required=False))
         _gpu_checks(t, checks)
+    elif t.backend == "torch":
+        import numpy as np
+
+        from .doctor_torch import torch_checks
+
+        torch_checks(t, checks, Check, lambda c, n, f: _try(c, n, f, nvidia=True), _compare,
+                     np.load(str(ASSETS / "inputs.npz"))["inputs"])
     else:
         checks.append(Check("backend", "fail", "doctor does not check '{}' targets yet".format(t.backend),
                             "use edgenas profile on the GPU host directly"))

@@ -2,7 +2,8 @@
 CUDA events: launch gaps of eager Python (which made per-op sums predict only 17-45% of networks
 within 10% on an H200) are not timed; graph replays gave 100% there."""
 
-from typing import Callable, Dict, List, Tuple
+import os
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -10,19 +11,28 @@ from ...errors import EdgenasError
 from ...runtime.base import Runner
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+EAGER_METHOD = "eager launches between CUDA events (EDGENAS_TORCH_TIMING=eager: a diagnostic, host gaps included)"
+
+
+def graph_timing() -> bool:
+    """CUDA-graph replays (the default), or eager launches when EDGENAS_TORCH_TIMING=eager: the comparison
+    tools/gpu_check.py makes, since per-op sums predict networks well only without host launch gaps."""
+    return os.environ.get("EDGENAS_TORCH_TIMING", "graph").strip().lower() != "eager"
 
 
 class TorchCudaRunner(Runner):
     max_active = 64  # captured graphs kept at once (each holds its own memory pool)
 
     def __init__(self, module_fn: Callable, input_shape, precision: str = "fp16", device: str = "cuda", inner: int = 20,
-                 name: str = "module", channels_last: bool = True) -> None:
+                 name: str = "module", channels_last: bool = True, graph: Optional[bool] = None) -> None:
         super().__init__(name)
         if precision not in DTYPES:
             raise EdgenasError("precision '{}' is not a torch precision; choose {}".format(precision, ", ".join(DTYPES)))
         self.module_fn, self.shape, self.precision, self.device = module_fn, tuple(input_shape), precision, device
         self.inner, self.channels_last = max(1, int(inner)), channels_last
-        self.timing = {"method": "cuda-graph replay (torch.cuda.CUDAGraph)", "inner": self.inner}
+        self.use_graph = graph_timing() if graph is None else bool(graph)
+        self.timing = {"method": "cuda-graph replay (torch.cuda.CUDAGraph)" if self.use_graph else EAGER_METHOD,
+                       "inner": self.inner}
 
     def activate(self) -> None:
         import torch
@@ -46,9 +56,10 @@ class TorchCudaRunner(Runner):
                 for _ in range(3):
                     self.y = self.module(self.x)
             torch.cuda.current_stream().wait_stream(self.stream)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.y = self.module(self.x)
+            if self.use_graph:
+                self.graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(self.graph):
+                    self.y = self.module(self.x)
         self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         torch.cuda.synchronize()
         self.active = True
@@ -69,9 +80,18 @@ class TorchCudaRunner(Runner):
             with torch.no_grad():
                 return {"output": self.module(torch.from_numpy(np.ascontiguousarray(next(iter(feed.values()))))).numpy()}
         self.x.copy_(torch.from_numpy(np.ascontiguousarray(next(iter(feed.values())))).to(self.x.device, self.x.dtype))
-        self.graph.replay()
+        self._launch()
         torch.cuda.synchronize()
         return {"output": self.y.float().cpu().numpy()}
+
+    def _launch(self) -> None:
+        if self.use_graph:
+            self.graph.replay()
+            return
+        import torch
+
+        with torch.no_grad():
+            self.y = self.module(self.x)
 
     def gpu_time_ms(self, n: int) -> float:
         if self.device == "cpu":
@@ -86,12 +106,13 @@ class TorchCudaRunner(Runner):
                 return (time.perf_counter() - t0) * 1000.0 / n
         self.start.record()
         for _ in range(n):
-            self.graph.replay()
+            self._launch()
         self.end.record()
         self.end.synchronize()
         return self.start.elapsed_time(self.end) / n
 
     def timed_call(self, feed: Dict[str, np.ndarray]) -> Callable[[], object]:
-        """Each call returns GPU milliseconds per inference over ``inner`` back-to-back graph replays."""
+        """Each call returns GPU milliseconds per inference over ``inner`` back-to-back graph replays (or
+        eager launches, see graph_timing)."""
         self.infer(feed)
         return lambda: self.gpu_time_ms(self.inner)

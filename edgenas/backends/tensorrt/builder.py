@@ -2,7 +2,8 @@
 
 The ONNX is statically checked against the installed TensorRT first (check.py). The plan goes to
 ``out`` untouched; its metadata to ``out.json``. fp32/fp16 from a float ONNX, INT8 only from a Q/DQ
-ONNX (no calibrators). A persisted timing cache, locked while in use, makes rebuilds fast.
+ONNX (no calibrators). A persisted timing cache per target and TensorRT version, locked while in use,
+makes rebuilds fast.
 
 Own builder rather than Polygraphy's loaders: the policy (which flags per version, never a silent
 downgrade, strongly typed INT8 from 10 on) is ours and testable without TensorRT, and the board needs
@@ -10,6 +11,7 @@ one package less. Its API names are type-checked against NVIDIA's tensorrt-stubs
 """
 
 import contextlib
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +23,7 @@ from .check import check_onnx, load_model
 from .compat import import_tensorrt, plan_build
 from .cuda import device_info
 from .engine_meta import write_engine_meta
+from .versions import trt_errors
 
 
 @contextlib.contextmanager
@@ -40,10 +43,54 @@ def _locked(path: Optional[str]) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def timing_cache_name(target_name: str, trt_version: str) -> str:
+    """One timing cache file per target and TensorRT version: TensorRT's timing data is valid only for the
+    GPU and TensorRT version that measured it (``<target>-trt<version>.timing.cache``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", "{}-trt{}".format(target_name, trt_version)) + ".timing.cache"
+
+
+def _attach_timing_cache(config, path: Optional[str], log) -> Any:
+    """The timing cache from ``path`` (a new one if absent or not usable by this TensorRT and GPU), attached
+    to ``config``; None where TensorRT gives no cache (the build then runs without one)."""
+    cached = Path(path).read_bytes() if path and Path(path).is_file() else b""
+    cache = config.create_timing_cache(cached)
+    if cache is not None and config.set_timing_cache(cache, False):
+        return cache
+    if cached:  # from another TensorRT version or GPU, or corrupt: start a new one rather than fail the build
+        log("note: timing cache {} does not fit this TensorRT/GPU; starting a new one".format(path))
+        cache = config.create_timing_cache(b"")
+        if cache is not None and config.set_timing_cache(cache, False):
+            return cache
+    log("note: TensorRT gave no timing cache; building without one")
+    return None
+
+
+def _save_timing_cache(config, path: str, log) -> None:
+    cache = config.get_timing_cache()  # None when no cache is attached
+    data = cache.serialize() if cache is not None else None
+    if data is None:
+        log("note: TensorRT returned no timing cache to save; {} left as it was".format(path))
+        return
+    atomic_write_bytes(path, bytes(data))
+
+
 def build_engine(onnx_path, target, out, timing_cache: Optional[str] = None,
-                 dynamic_batch: Optional[Tuple[int, int, int]] = None, log=print) -> Dict[str, Any]:
+                 dynamic_batch: Optional[Tuple[int, int, int]] = None, log=print,
+                 timing_cache_dir: Optional[str] = None) -> Dict[str, Any]:
+    """Build ``onnx_path`` for ``target`` into the pure plan ``out`` plus ``out.json``. ``timing_cache`` is
+    read and updated as given; with ``timing_cache_dir`` instead, the cache there for this target and
+    TensorRT version is used (timing_cache_name). Errors from TensorRT that are not EdgenasErrors become one
+    line naming the TensorRT / numpy / CUDA versions and the fix."""
     import_tensorrt()  # clear errors for a missing or half-installed TensorRT
     import tensorrt as trt  # typed by NVIDIA's tensorrt-stubs in CI
+
+    if timing_cache is None and timing_cache_dir is not None:
+        timing_cache = str(Path(timing_cache_dir) / timing_cache_name(target.name, trt.__version__))
+    with trt_errors("building {} for {}".format(onnx_path, target.name)):
+        return _build(trt, onnx_path, target, out, timing_cache, dynamic_batch, log)
+
+
+def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_batch, log) -> Dict[str, Any]:
     model = load_model(onnx_path)
     report = check_onnx(model, trt.__version__, dynamic_batch=dynamic_batch, precision=target.precision)
     if report.problems:
@@ -77,14 +124,12 @@ def build_engine(onnx_path, target, out, timing_cache: Optional[str] = None,
             profile.set_shape(t.name, lo, opt, hi)
         config.add_optimization_profile(profile)
     with _locked(timing_cache):
-        cached = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
-        cache = config.create_timing_cache(cached)
-        config.set_timing_cache(cache, False)
+        cache = _attach_timing_cache(config, timing_cache, log) if timing_cache else None
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise EdgenasError("TensorRT failed to build {} for {} (see the TensorRT log above)".format(onnx_path, target.name))
-        if timing_cache:
-            atomic_write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
+        if timing_cache and cache is not None:
+            _save_timing_cache(config, timing_cache, log)
     atomic_write_bytes(out, bytes(serialized))
 
     def io(t):
@@ -97,10 +142,10 @@ def build_engine(onnx_path, target, out, timing_cache: Optional[str] = None,
             "outputs": [io(network.get_output(i)) for i in range(network.num_outputs)],
             "source_onnx": str(onnx_path), "source_onnx_sha256": sha256_file(onnx_path), "onnx_opset": report.facts["opset"],
             "build": {"network_flags": plan.network_flags, "builder_flags": plan.builder_flags, "typing": plan.typing,
-                      "workspace_mb": target.workspace_mb, "timing_cache": timing_cache,
+                      "workspace_mb": target.workspace_mb, "timing_cache": timing_cache if cache is not None else None,
                       "dynamic_batch": list(dynamic_batch) if dynamic_batch else None,
                       "calibration": "explicit Q/DQ in the ONNX" if target.precision == "int8" else None,
-                      "qdq_flavour": report.facts.get("qdq_flavour")},
+                      "qdq_flavour": report.facts.get("qdq_flavour"), "qdq_weights": report.facts.get("qdq_weights")},
             "layers": int(network.num_layers), "build_s": round(time.time() - t0, 1),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_engine_meta(out, meta)
@@ -112,7 +157,6 @@ def cached_engine(onnx_path, target, log=None) -> Path:
     (ops bundles and validation hand the board ONNX files)."""
     out = Path(onnx_path).parent / ".engines" / (Path(onnx_path).stem + "." + target.name + ".engine")
     if not out.is_file() or not Path(str(out) + ".json").is_file():
-        build_engine(onnx_path, target, out, timing_cache=str(out.parent / "timing.cache"),
-                     log=log or (lambda s: None))
+        build_engine(onnx_path, target, out, timing_cache_dir=str(out.parent), log=log or (lambda s: None))
     return out
 

@@ -5,6 +5,8 @@ What TensorRT's ONNX parser accepts differs from what ONNX Runtime produces by d
 - Q/DQ must be symmetric: every zero point 0 (onnx-tensorrt rejects a non-zero shift), of type int8
   (uint8 activations, ONNX Runtime's fastest CPU flavour, are refused);
 - no INT32 DequantizeLinear (a quantized bias);
+- per-channel scales only on weights, and on axis 0 for Conv/ConvTranspose weights;
+- weights either float with a Q/DQ pair (reported; the default for TensorRT targets) or INT8 constants;
 - the opset within the parser's range, and every op in that TensorRT version's supported list
   (onnx-tensorrt docs/operators.md per release, shipped in onnx_ops.json);
 - dynamic dims only where an optimization profile covers them (the batch dim, with --dynamic-batch).
@@ -102,6 +104,74 @@ def _qdq_problems(model) -> Tuple[List[str], Dict[str, int]]:
     return problems, stats
 
 
+def _attr(node, name: str):
+    for a in node.attribute:
+        if a.name == name:
+            return a.i
+    return None
+
+
+def _qdq_weights_and_axes(model) -> Tuple[List[str], Dict[str, int]]:
+    """How the Q/DQ weights are stored, and the per-channel quantization TensorRT rejects.
+
+    Weight forms: ``float`` (a float initializer -> QuantizeLinear -> DequantizeLinear: TensorRT quantizes
+    it at build time, the form NVIDIA's own QAT toolkit exports) or ``int8`` (an INT8 initializer ->
+    DequantizeLinear). Per-channel rules (TensorRT 8.5 NvInfer.h, IQuantizeLayer/IDequantizeLayer): only
+    weights may be quantized per channel, along K = axis 0 of KCRS; a ConvTranspose weight on axis 1
+    (ONNX Runtime's default) is refused, NVIDIA's pytorch-quantization uses axis 0 for it. A per-channel
+    node without an ``axis`` attribute means axis 1 to ONNX but axis 0 to TensorRT 8.x's parser.
+    """
+    consts = _constants(model)
+    np_helper = consts.pop("__np__")
+    producer = {o: n for n in model.graph.node for o in n.output}
+    consumers: Dict[str, List[Tuple[Any, int]]] = {}
+    for n in model.graph.node:
+        for i, name in enumerate(n.input):
+            consumers.setdefault(name, []).append((n, i))
+    problems: List[str] = []
+    forms = {"float": 0, "int8": 0}
+    for n in model.graph.node:
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        x = consts.get(n.input[0])
+        src = producer.get(n.input[0])
+        if n.op_type == "DequantizeLinear" and x is not None and x.data_type == _INT32:
+            continue  # a quantized bias: flagged by _qdq_problems
+        weight = None  # the constant this node quantizes, if it quantizes a weight
+        if x is not None:
+            weight = x
+            if n.op_type == "DequantizeLinear":
+                forms["int8" if x.data_type in (_INT8, _UINT8) else "float"] += 1
+        elif n.op_type == "DequantizeLinear" and src is not None and src.op_type == "QuantizeLinear" \
+                and src.input[0] in consts:
+            weight = consts[src.input[0]]
+            forms["float"] += 1
+        scale = consts.get(n.input[1]) if len(n.input) > 1 else None
+        if scale is None or np_helper.to_array(scale).size <= 1:
+            continue
+        if weight is None:
+            problems.append("{} '{}' quantizes the activation '{}' per channel; TensorRT quantizes activations per tensor "
+                            "only: use one scale".format(n.op_type, n.name, n.input[0]))
+            continue
+        axis = _attr(n, "axis")
+        if axis is None:
+            problems.append("per-channel {} '{}' has no axis attribute: ONNX reads that as axis 1, TensorRT 8.x's parser "
+                            "as axis 0; set axis explicitly (0 for Conv/ConvTranspose weights)".format(n.op_type, n.name))
+            continue
+        axis = axis + len(weight.dims) if axis < 0 else axis
+        if n.op_type != "DequantizeLinear":
+            continue
+        for user, idx in consumers.get(n.output[0], []):
+            if user.op_type in ("Conv", "ConvTranspose") and idx == 1 and axis != 0:
+                problems.append("{} '{}' has weights quantized per channel on axis {}; TensorRT takes per-channel weights "
+                                "only on axis 0{}: re-quantize for a TensorRT target (edgenas quantize --target <trt int8 "
+                                "target> quantizes ConvTranspose on axis 0)".format(
+                                    user.op_type, user.name, axis,
+                                    " (NVIDIA's own toolkit quantizes ConvTranspose on axis 0)"
+                                    if user.op_type == "ConvTranspose" else ""))
+    return problems, forms
+
+
 def onnx_facts(model) -> Dict[str, Any]:
     """Opset, op types, Q/DQ presence and flavour, FP16 weights, dynamic input dims."""
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
@@ -122,7 +192,16 @@ def onnx_facts(model) -> Dict[str, Any]:
         problems, stats = _qdq_problems(model)
         facts["qdq_stats"] = stats
         facts["qdq_flavour"] = "onnxruntime" if problems else "tensorrt"
+        forms = _qdq_weights_and_axes(model)[1]
+        facts["qdq_weight_counts"] = forms
+        facts["qdq_weights"] = ("mixed" if forms["float"] and forms["int8"] else "float" if forms["float"]
+                                else "int8" if forms["int8"] else "none")
     return facts
+
+
+WEIGHT_FORMS = {"float": "float weights with Q/DQ pairs (TensorRT quantizes them at build time)",
+                "int8": "INT8 weight constants feeding DequantizeLinear", "mixed": "both float+Q/DQ and INT8 weight constants",
+                "none": "no quantized weights"}
 
 
 def check_onnx(model, trt_version: str, dynamic_batch: Optional[Tuple[int, int, int]] = None,
@@ -143,7 +222,14 @@ def check_onnx(model, trt_version: str, dynamic_batch: Optional[Tuple[int, int, 
     if missing:
         rep.problems.append("ops not supported by TensorRT {}'s ONNX parser: {}".format(key, ", ".join(missing)))
     if facts["qdq"]:
-        rep.problems += _qdq_problems(model)[0]
+        rep.problems += _qdq_problems(model)[0] + _qdq_weights_and_axes(model)[0]
+        form = facts["qdq_weights"]
+        rep.notes.append("Q/DQ weights: {} ({} float, {} int8)".format(
+            WEIGHT_FORMS[form], facts["qdq_weight_counts"]["float"], facts["qdq_weight_counts"]["int8"]))
+        if form in ("int8", "mixed") and parse_version(trt_version)[0] < 10:
+            rep.notes.append("INT8 weight constants on TensorRT {}: NVIDIA's 8.x workflow stores weights in float with a "
+                             "Q/DQ pair, and no board has confirmed the INT8 form on 8.5; if the build fails, re-quantize "
+                             "with float weights (edgenas quantize's default for TensorRT targets)".format(trt_version))
     for name, dim in facts["dynamic"]:
         if dim != 0:
             rep.problems.append("input '{}' has a dynamic dim {}; only a dynamic batch (dim 0) is supported: export "

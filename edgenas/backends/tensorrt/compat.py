@@ -103,6 +103,10 @@ def import_tensorrt():
     try:
         import tensorrt as trt
     except ImportError as e:
+        if "numpy" in str(e).lower() or "_ARRAY_API" in str(e):  # bindings built against another numpy
+            from .versions import environment_error
+
+            raise environment_error(e, "import tensorrt") from e
         if "tensorrt" not in str(e) and "nvinfer" not in str(e):
             raise EdgenasError("TensorRT is installed but cannot load ({}); reinstall it (Jetson: sudo apt install "
                                "--reinstall python3-libnvinfer)".format(str(e).splitlines()[0]))
@@ -111,6 +115,10 @@ def import_tensorrt():
     except OSError as e:  # libnvinfer.so missing or built for another CUDA
         raise EdgenasError("TensorRT's libraries cannot load ({}); reinstall TensorRT for this CUDA version".format(
             str(e).splitlines()[0]))
+    except Exception as e:  # noqa: BLE001 - e.g. bindings built against another numpy: one line, not a traceback
+        from .versions import environment_error
+
+        raise environment_error(e, "import tensorrt") from e
     version = getattr(trt, "__version__", None)
     missing = [n for n in ("Builder", "Runtime", "OnnxParser", "Logger") if not hasattr(trt, n)]
     if not version or missing:

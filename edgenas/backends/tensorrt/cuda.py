@@ -63,7 +63,16 @@ class Stream:
     def __init__(self) -> None:
         self.cuda = cuda()
         self.handle = self.cuda.stream_create()
-        self._start, self._end = self.cuda.event_create(), self.cuda.event_create()
+        self._start = self._end = 0
+        try:
+            self._start = self.cuda.event_create()
+            self._end = self.cuda.event_create()
+        except BaseException:  # an event failed: destroy what exists, or the stream leaks
+            if self._start:
+                self.cuda.event_destroy(self._start)
+            self.cuda.stream_destroy(self.handle)
+            self.handle = 0
+            raise
 
     def sync(self) -> None:
         self.cuda.stream_sync(self.handle)
@@ -96,9 +105,21 @@ class Graph:
         c.capture_begin(stream.handle)
         try:
             fn()
-        finally:
-            self.graph = c.capture_end(stream.handle)  # always end the capture, or the stream stays unusable
-        self.exec = c.graph_instantiate(self.graph)
+        except BaseException:
+            try:
+                g = c.capture_end(stream.handle)  # always end the capture, or the stream stays unusable
+            except CudaError:  # an invalidated capture ends with an error and no graph: report fn's error
+                g = 0
+            if g:
+                c.graph_destroy(g)  # the half-captured graph is never used
+            raise
+        self.graph = c.capture_end(stream.handle)
+        try:
+            self.exec = c.graph_instantiate(self.graph)
+        except BaseException:  # instantiation failed: the captured graph would leak
+            c.graph_destroy(self.graph)
+            self.graph = 0
+            raise
 
     def launch(self) -> None:
         self.stream.cuda.graph_launch(self.exec, self.stream.handle)

@@ -21,8 +21,9 @@ ATTR_CC_MAJOR, ATTR_CC_MINOR, ATTR_SM_COUNT = 75, 76, 16
 _FIXES = {
     2: "out of GPU memory; close other GPU programs or use a smaller model/workspace",
     3: "the CUDA driver failed to initialise; check `nvidia-smi` (x86) or `tegrastats` (Jetson) and reboot if it fails",
-    35: "the CUDA runtime is newer than the driver supports; use the board's own libcudart (unset EDGENAS_CUDA) or "
-        "install cuda-python matching the driver (JetPack 5: cuda-python==11.4.*; JetPack 6: cuda-python==12.6.*)",
+    35: "the CUDA runtime is newer than the driver supports; use the board's own libcudart (unset EDGENAS_CUDA: on "
+        "JetPack 5 that is the only choice, no cuda-python release is built for CUDA 11.4) or, on a CUDA 12 driver, "
+        "pip install '.[cuda12]' (cuda-python>=12.2,<12.7)",
     100: "no CUDA GPU is visible; check `nvidia-smi`, CUDA_VISIBLE_DEVICES and that the driver is loaded",
     101: "invalid device; CUDA_VISIBLE_DEVICES hides the GPU you asked for",
     803: "the CUDA driver and its kernel module do not match; reboot after a driver update",

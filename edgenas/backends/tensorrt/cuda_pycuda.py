@@ -27,7 +27,11 @@ class _PyCuda:
             drv.init()
             self.dev = drv.Device(0)
             self.ctx = self.dev.retain_primary_context()  # TensorRT works in the primary context
-            self.ctx.push()
+            try:
+                self.ctx.push()
+            except drv.Error:  # activation failed: release the retained context, or it leaks
+                self.ctx.detach()
+                raise
         except drv.Error as e:
             raise CudaError("pycuda cannot start CUDA: {}; check `nvidia-smi` and the driver".format(str(e).splitlines()[0]))
 

@@ -16,7 +16,9 @@ from ...errors import EdgenasError
 from ...runtime.base import Runner
 from .compat import import_tensorrt
 from .cuda import CudaError, DeviceBuffer, Graph, PinnedArray, Stream, device_info
+from .dtypes import numpy_dtype
 from .engine_meta import check_engine_compat, read_engine_meta
+from .versions import trt_errors
 
 
 def _dims(d) -> List[int]:
@@ -36,6 +38,21 @@ class TrtRunner(Runner):
         self.graph: Optional[Graph] = None
 
     def activate(self) -> None:
+        """Deserialize the engine, create its context and I/O buffers. On any failure everything created so
+        far is destroyed again, and an error that is not an EdgenasError becomes one line naming the
+        TensorRT / numpy / CUDA versions and the fix (versions.trt_errors)."""
+        try:
+            with trt_errors("loading engine {}".format(self.path)):
+                self._activate()
+        except BaseException:
+            try:
+                self.deactivate()
+            except CudaError:  # the error that stopped activate is the one to report
+                pass
+            raise
+        self.active = True
+
+    def _activate(self) -> None:
         import_tensorrt()  # clear errors for a missing or half-installed TensorRT
         import tensorrt as trt  # typed by NVIDIA's tensorrt-stubs in CI
         gpu = device_info()
@@ -43,8 +60,9 @@ class TrtRunner(Runner):
         self.stream = Stream()
         self._owned.append(self.stream)
         self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)  # kept: the runtime must outlive the engines it deserialized
         with open(self.path, "rb") as f:
-            self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(f.read())
+            self.engine = self.runtime.deserialize_cuda_engine(f.read())
         if self.engine is None:
             raise EdgenasError("TensorRT could not deserialize {}; rebuild it on this board".format(self.path))
         self.context = self.engine.create_execution_context()
@@ -59,7 +77,7 @@ class TrtRunner(Runner):
             is_in = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             dims = _dims(self.engine.get_tensor_shape(name))
             shape = tuple(int(batch[1]) if (d < 0 and j == 0) else max(int(d), 1) for j, d in enumerate(dims))
-            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+            dtype = numpy_dtype(self.engine.get_tensor_dtype(name), name, self.path)
             if is_in and not self.context.set_input_shape(name, shape):
                 raise EdgenasError("TensorRT refused input shape {} for '{}' in {}".format(shape, name, self.path))
             self.io.append((name, is_in, shape, dtype))
@@ -67,21 +85,30 @@ class TrtRunner(Runner):
             if not is_in:  # output shapes follow from the input shapes just set
                 shape = tuple(max(d, 1) for d in _dims(self.context.get_tensor_shape(name)))
             pinned = PinnedArray(shape, dtype)
+            self._owned.append(pinned)
             self.host[name] = pinned.array
             self.dev[name] = DeviceBuffer(pinned.array.nbytes)
-            self._owned += [pinned, self.dev[name]]
+            self._owned.append(self.dev[name])
             if not self.context.set_tensor_address(name, self.dev[name].ptr):
                 raise EdgenasError("TensorRT refused the device address of '{}' in {}".format(name, self.path))
-        self.active = True
 
     def deactivate(self) -> None:
-        if self.graph is not None:
-            self.graph.close()
-            self.graph = None
-        self.context = self.engine = None  # type: ignore[assignment]
-        for obj in reversed(self._owned):
-            obj.close()
-        self._owned, self.active = [], False
+        """Destroy what activate created, in reverse order; safe after a half-finished activate."""
+        owned, self._owned, self.active = self._owned, [], False
+        graph, self.graph = self.graph, None
+        try:
+            if graph is not None:
+                graph.close()
+        finally:
+            self.context = self.engine = self.runtime = None  # type: ignore[assignment]  # context, engine, runtime
+            first: Optional[CudaError] = None
+            for obj in reversed(owned):
+                try:
+                    obj.close()
+                except CudaError as e:  # free the rest first, then report the first failure
+                    first = first or e
+            if first is not None:
+                raise first
 
     def input_specs(self):
         return [(n, s, d) for n, is_in, s, d in self.io if is_in]
@@ -91,6 +118,10 @@ class TrtRunner(Runner):
             raise EdgenasError("TensorRT execution failed for {}".format(self.path))
 
     def infer(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        with trt_errors("running engine {}".format(self.path)):
+            return self._infer(feed)
+
+    def _infer(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         c = self.stream.cuda
         for n, is_in, _, d in self.io:
             if is_in:
@@ -119,8 +150,9 @@ class TrtRunner(Runner):
         """Inputs copied once; each call returns GPU milliseconds per inference from CUDA events around
         ``inner`` replays (host copies and launch gaps excluded)."""
         self.infer(feed)
-        launch = self._launcher()
-        self.timing["enqueue_ms"] = round(self.enqueue_ms(), 5)
+        with trt_errors("timing engine {}".format(self.path)):
+            launch = self._launcher()
+            self.timing["enqueue_ms"] = round(self.enqueue_ms(), 5)
         return lambda: self.stream.time_ms(launch, self.inner)
 
     def gpu_time_ms(self, n: int = 100) -> float:
