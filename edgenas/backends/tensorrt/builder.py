@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 from ...errors import EdgenasError
 from ...util.io import atomic_write_bytes, sha256_file
 from .check import check_onnx, load_model
+from ...runtime.shapes import describe, from_json
 from .compat import import_tensorrt, plan_build
 from .cuda import device_info
 from .engine_meta import write_engine_meta
@@ -76,23 +77,25 @@ def _save_timing_cache(config, path: str, log) -> None:
 
 def build_engine(onnx_path, target, out, timing_cache: Optional[str] = None,
                  dynamic_batch: Optional[Tuple[int, int, int]] = None, log=print,
-                 timing_cache_dir: Optional[str] = None) -> Dict[str, Any]:
+                 timing_cache_dir: Optional[str] = None, shapes=None) -> Dict[str, Any]:
     """Build ``onnx_path`` for ``target`` into the pure plan ``out`` plus ``out.json``. ``timing_cache`` is
     read and updated as given; with ``timing_cache_dir`` instead, the cache there for this target and
     TensorRT version is used (timing_cache_name). Errors from TensorRT that are not EdgenasErrors become one
-    line naming the TensorRT / numpy / CUDA versions and the fix."""
+    line naming the TensorRT / numpy / CUDA versions and the fix. ``shapes``: optimization profiles for dynamic
+    dims (runtime.shapes: ``"x:1x3x32x32,1x3x640x640,1x3x1536x1536"``, repeatable), checked first; the sidecar
+    records them (``build.profiles``) and the runner picks the profile covering each input."""
     import_tensorrt()  # clear errors for a missing or half-installed TensorRT
     import tensorrt as trt  # typed by NVIDIA's tensorrt-stubs in CI
 
     if timing_cache is None and timing_cache_dir is not None:
         timing_cache = str(Path(timing_cache_dir) / timing_cache_name(target.name, trt.__version__))
     with trt_errors("building {} for {}".format(onnx_path, target.name)):
-        return _build(trt, onnx_path, target, out, timing_cache, dynamic_batch, log)
+        return _build(trt, onnx_path, target, out, timing_cache, dynamic_batch, log, shapes)
 
 
-def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_batch, log) -> Dict[str, Any]:
+def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_batch, log, shapes=None) -> Dict[str, Any]:
     model = load_model(onnx_path)
-    report = check_onnx(model, trt.__version__, dynamic_batch=dynamic_batch, precision=target.precision)
+    report = check_onnx(model, trt.__version__, dynamic_batch=dynamic_batch, precision=target.precision, shapes=shapes)
     if report.problems:
         raise EdgenasError("{} cannot build on TensorRT {}: {}; see: edgenas check {} --target {}".format(
             onnx_path, trt.__version__, report.problems[0], onnx_path, target.name))
@@ -123,6 +126,13 @@ def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_bat
             lo, opt, hi = (trt.Dims([b] + dims) for b in dynamic_batch)
             profile.set_shape(t.name, lo, opt, hi)
         config.add_optimization_profile(profile)
+    for i, prof in enumerate(from_json(report.facts.get("profiles"))):
+        profile = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in prof.items():
+            profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))
+        if config.add_optimization_profile(profile) != i:
+            raise EdgenasError("TensorRT {} refused optimization profile {} ({}); check the ranges with edgenas check {} "
+                               "--target {} --shapes ...".format(trt.__version__, i, describe([prof]), onnx_path, target.name))
     with _locked(timing_cache):
         cache = _attach_timing_cache(config, timing_cache, log) if timing_cache else None
         serialized = builder.build_serialized_network(network, config)
@@ -144,6 +154,7 @@ def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_bat
             "build": {"network_flags": plan.network_flags, "builder_flags": plan.builder_flags, "typing": plan.typing,
                       "workspace_mb": target.workspace_mb, "timing_cache": timing_cache if cache is not None else None,
                       "dynamic_batch": list(dynamic_batch) if dynamic_batch else None,
+                      "profiles": report.facts.get("profiles"),
                       "calibration": "explicit Q/DQ in the ONNX" if target.precision == "int8" else None,
                       "qdq_flavour": report.facts.get("qdq_flavour"), "qdq_weights": report.facts.get("qdq_weights")},
             "layers": int(network.num_layers), "build_s": round(time.time() - t0, 1),

@@ -9,7 +9,9 @@ What TensorRT's ONNX parser accepts differs from what ONNX Runtime produces by d
 - weights either float with a Q/DQ pair (reported; the default for TensorRT targets) or INT8 constants;
 - the opset within the parser's range, and every op in that TensorRT version's supported list
   (onnx-tensorrt docs/operators.md per release, shipped in onnx_ops.json);
-- dynamic dims only where an optimization profile covers them (the batch dim, with --dynamic-batch).
+- dynamic dims only where an optimization profile covers them: --shapes NAME:MIN,OPT,MAX for any dim
+  (runtime/shapes.py: coverage, MIN <= OPT <= MAX, ONNX shape inference at min / opt / max naming the
+  node that rejects a size), or --dynamic-batch for a batch-only dynamic model.
 """
 
 import json
@@ -205,8 +207,10 @@ WEIGHT_FORMS = {"float": "float weights with Q/DQ pairs (TensorRT quantizes them
 
 
 def check_onnx(model, trt_version: str, dynamic_batch: Optional[Tuple[int, int, int]] = None,
-               precision: Optional[str] = None) -> CheckReport:
-    """Everything TensorRT ``trt_version``'s ONNX parser would refuse in ``model``, as one-line problems."""
+               precision: Optional[str] = None, shapes=None) -> CheckReport:
+    """Everything TensorRT ``trt_version``'s ONNX parser would refuse in ``model``, as one-line problems.
+    ``shapes``: optimization profiles for dynamic dims (runtime.shapes syntax, or parsed profiles); the
+    resolved profiles land in ``facts["profiles"]``."""
     rep = CheckReport(str(trt_version))
     facts = rep.facts = onnx_facts(model)
     key, entry = supported_ops(trt_version)
@@ -230,13 +234,21 @@ def check_onnx(model, trt_version: str, dynamic_batch: Optional[Tuple[int, int, 
             rep.notes.append("INT8 weight constants on TensorRT {}: NVIDIA's 8.x workflow stores weights in float with a "
                              "Q/DQ pair, and no board has confirmed the INT8 form on 8.5; if the build fails, re-quantize "
                              "with float weights (edgenas quantize's default for TensorRT targets)".format(trt_version))
-    for name, dim in facts["dynamic"]:
-        if dim != 0:
-            rep.problems.append("input '{}' has a dynamic dim {}; only a dynamic batch (dim 0) is supported: export "
-                                "with static shapes".format(name, dim))
-        elif not dynamic_batch:
-            rep.problems.append("input '{}' has a dynamic batch; build with --dynamic-batch MIN,OPT,MAX".format(name))
-    if dynamic_batch and not any(dim == 0 for _, dim in facts["dynamic"]):
+    if shapes:
+        rep.problems += _profile_problems(model, shapes, dynamic_batch, facts, rep.notes)
+    if not shapes:
+        from ...runtime.shapes import check_profiles
+
+        for problem in check_profiles([], model):
+            name = problem.split("'")[1]
+            dims = [d for n, d in facts["dynamic"] if n == name]
+            if dims == [0] and dynamic_batch:
+                continue
+            if dims == [0]:
+                problem = "input '{}' has a dynamic batch; build with --dynamic-batch MIN,OPT,MAX (or --shapes {}:MIN,OPT,MAX)".format(
+                    name, name)
+            rep.problems.append(problem)
+    if dynamic_batch and not shapes and not any(dim == 0 for _, dim in facts["dynamic"]):
         rep.problems.append("--dynamic-batch given but the ONNX batch dim is static; export with a dynamic batch "
                             "(edgenas export --dynamic-batch) or drop --dynamic-batch")
     if precision == "int8" and not facts["qdq"]:
@@ -245,6 +257,27 @@ def check_onnx(model, trt_version: str, dynamic_batch: Optional[Tuple[int, int, 
     if precision in ("fp32", "fp16") and facts["qdq"]:
         rep.problems.append("a {} target needs the float ONNX, not a Q/DQ one".format(precision))
     return rep
+
+
+def _profile_problems(model, shapes, dynamic_batch, facts: Dict[str, Any], notes: List[str]) -> List[str]:
+    """Coverage / order / fixed-dim problems of the profiles, then ONNX shape inference at min, opt and max."""
+    from ...runtime import shapes as S
+
+    if dynamic_batch:
+        return ["give --shapes or --dynamic-batch, not both (--shapes covers the batch dim too)"]
+    profiles = S.parse_shapes(shapes, model)  # also reads parsed profiles (a list of {name: (min, opt, max)})
+    problems = S.check_profiles(profiles, model)
+    if problems:
+        return problems
+    profiles = S.resolve(profiles_as_spec(profiles), model)
+    facts["profiles"] = S.to_json(profiles)
+    notes.append("optimization profiles: " + S.describe(profiles))
+    return S.infer_problems(model, profiles)
+
+
+def profiles_as_spec(profiles) -> List[Dict[str, List[List[int]]]]:
+    """Parsed profiles back in the mapping form parse_shapes reads (one mapping per profile)."""
+    return [{n: [list(r[0]), list(r[1]), list(r[2])] for n, r in p.items()} for p in profiles]
 
 
 def check_file(path, trt_version: str, **kw) -> CheckReport:

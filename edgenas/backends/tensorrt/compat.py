@@ -10,7 +10,7 @@ on, so the old bindings API is never used.
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from ...errors import EdgenasError
 
@@ -95,6 +95,41 @@ def plan_build(precision: str, facts: Dict[str, object], trt_version: str) -> Bu
     if facts["qdq"]:
         raise EdgenasError("an fp32 build was asked for an ONNX with Q/DQ nodes; give the float ONNX (the FP32 reference)")
     return BuildPlan(net + ([] if f.precision_flags else ["STRONGLY_TYPED"]), [], [], "weak" if f.precision_flags else "strong")
+
+
+# The optimization-profile API edgenas calls, per TensorRT version (Python names). 10.x is checked against
+# NVIDIA's tensorrt-stubs (tests/test_trt_types.py); 8.5 from its API reference: the named-tensor API
+# (set_input_shape, set_tensor_address, execute_async_v3) is new in 8.5, and set_binding_shape (by binding
+# index) is its deprecated predecessor, removed in 10.0, so edgenas never calls it.
+PROFILE_API = {
+    "build": (("Builder", "create_optimization_profile"), ("IOptimizationProfile", "set_shape"),
+              ("IBuilderConfig", "add_optimization_profile")),
+    "run": (("IExecutionContext", "set_optimization_profile_async"), ("IExecutionContext", "set_input_shape"),
+            ("IExecutionContext", "get_tensor_shape"), ("ICudaEngine", "get_tensor_profile_shape")),
+}
+LEGACY_RUN_API = {"set_binding_shape": "deprecated in 8.5, removed in 10.0 (edgenas uses set_input_shape from 8.5 on)"}
+
+
+def profile_calls(profiles: Sequence[Mapping[str, Any]], trt_version: str) -> List[str]:
+    """The TensorRT Python calls a build with these optimization profiles makes, and the calls the runner
+    makes per inference shape, as lines of Python (``edgenas build --print-plan``). ``profiles``: a list
+    of {input: (min, opt, max)} (runtime.shapes)."""
+    f = features(trt_version)
+    lines = ["# TensorRT {} ({}): optimization profiles".format(trt_version, "JetPack 5 / 8.x" if f.major < 10 else "10.x")]
+    for i, prof in enumerate(profiles):
+        lines.append("profile = builder.create_optimization_profile()")
+        for name, r in prof.items():
+            lo, opt, hi = (tuple(int(v) for v in s) for s in r)
+            lines.append("profile.set_shape({!r}, trt.Dims({}), trt.Dims({}), trt.Dims({}))".format(
+                name, list(lo), list(opt), list(hi)))
+        lines.append("config.add_optimization_profile(profile)  # -> {}".format(i))
+    lines.append("# per inference: the first profile covering the input, then its shape")
+    lines.append("context.set_optimization_profile_async(index, stream)  # only when the profile changes")
+    for name in (profiles[0] if profiles else {}):
+        lines.append("context.set_input_shape({!r}, shape)  # {}".format(
+            name, "named-tensor API, new in 8.5 (set_binding_shape is its deprecated form)" if f.major < 10
+            else "set_binding_shape was removed in 10.0"))
+    return lines
 
 
 def import_tensorrt():

@@ -3,7 +3,7 @@ everything else lives in ``<engine>.json`` and is checked before an engine is lo
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ...errors import EdgenasError
 from ...util.io import atomic_write_json, sha256_file
@@ -47,3 +47,21 @@ def check_engine_compat(meta: Dict[str, Any], trt_version: str, gpu_name: Option
     if compute_capability and meta.get("compute_capability") != compute_capability:
         raise EdgenasError("engine was built for compute capability {} ({}) but this GPU is {} ({}); rebuild it here".format(
             meta.get("compute_capability"), meta.get("gpu"), compute_capability, gpu_name))
+
+
+def engine_profiles(meta: Dict[str, Any]) -> List[Any]:
+    """The optimization profiles an engine was built with ([{input: (min, opt, max)}], runtime.shapes): the
+    sidecar's ``build.profiles``, or the profile of a ``--dynamic-batch`` build; [] for a static engine."""
+    from ...runtime.shapes import from_json
+
+    build = meta.get("build") or {}
+    if build.get("profiles"):
+        return from_json(build["profiles"])
+    batch = build.get("dynamic_batch")
+    if not batch:
+        return []
+    prof = {}
+    for t in meta.get("inputs") or []:
+        rest = [int(d) for d in t["shape"][1:]]
+        prof[t["name"]] = tuple(tuple([int(b)] + rest) for b in batch)
+    return [prof]

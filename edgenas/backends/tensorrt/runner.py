@@ -14,10 +14,11 @@ import numpy as np
 
 from ...errors import EdgenasError
 from ...runtime.base import Runner
+from ...runtime.shapes import at, describe, select_profile
 from .compat import import_tensorrt
 from .cuda import CudaError, DeviceBuffer, Graph, PinnedArray, Stream, device_info
 from .dtypes import numpy_dtype
-from .engine_meta import check_engine_compat, read_engine_meta
+from .engine_meta import check_engine_compat, engine_profiles, read_engine_meta
 from .versions import trt_errors
 
 
@@ -68,29 +69,72 @@ class TrtRunner(Runner):
         self.context = self.engine.create_execution_context()
         if self.context is None:
             raise EdgenasError("TensorRT could not create an execution context for {} (out of GPU memory?)".format(self.path))
-        batch = (self.meta.get("build") or {}).get("dynamic_batch") or [1, 1, 1]
+        self.profiles = engine_profiles(self.meta)
+        self.profile_index = 0
         self.io: List[Tuple[str, bool, Tuple[int, ...], np.dtype]] = []
         self.host: Dict[str, np.ndarray] = {}
+        self._flat: Dict[str, np.ndarray] = {}
         self.dev: Dict[str, DeviceBuffer] = {}
-        for i in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(i)
-            is_in = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            dims = _dims(self.engine.get_tensor_shape(name))
-            shape = tuple(int(batch[1]) if (d < 0 and j == 0) else max(int(d), 1) for j, d in enumerate(dims))
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        fixed = {n: tuple(max(d, 1) for d in _dims(self.engine.get_tensor_shape(n))) for n in inputs}
+        first = at(self.profiles[0], "opt") if self.profiles else {}
+        # buffers hold the largest shape of every profile: set each profile's max and read the output shapes
+        elems: Dict[str, int] = {}
+        for p, prof in enumerate(self.profiles or [{}]):
+            self._select(p, dict(fixed, **at(prof, "max")) if prof else fixed)
+            for n in names:
+                elems[n] = max(elems.get(n, 1), int(np.prod([max(d, 1) for d in _dims(self.context.get_tensor_shape(n))])))
+        self._select(0, dict(fixed, **first))
+        for name in names:
             dtype = numpy_dtype(self.engine.get_tensor_dtype(name), name, self.path)
-            if is_in and not self.context.set_input_shape(name, shape):
-                raise EdgenasError("TensorRT refused input shape {} for '{}' in {}".format(shape, name, self.path))
-            self.io.append((name, is_in, shape, dtype))
-        for name, is_in, shape, dtype in self.io:
-            if not is_in:  # output shapes follow from the input shapes just set
-                shape = tuple(max(d, 1) for d in _dims(self.context.get_tensor_shape(name)))
-            pinned = PinnedArray(shape, dtype)
+            pinned = PinnedArray((elems[name],), dtype)
             self._owned.append(pinned)
-            self.host[name] = pinned.array
+            self._flat[name] = pinned.array
             self.dev[name] = DeviceBuffer(pinned.array.nbytes)
             self._owned.append(self.dev[name])
             if not self.context.set_tensor_address(name, self.dev[name].ptr):
                 raise EdgenasError("TensorRT refused the device address of '{}' in {}".format(name, self.path))
+            self.io.append((name, name in inputs, (), dtype))
+        self._views()
+
+    def _select(self, index: int, shapes: Dict[str, Tuple[int, ...]]) -> None:
+        """Make profile ``index`` active (where it changes) and set every input's shape."""
+        if self.profiles and (index != self.profile_index or not self.io):
+            if not self.context.set_optimization_profile_async(index, self.stream.handle):
+                raise EdgenasError("TensorRT refused optimization profile {} of {}".format(index, self.path))
+            self.profile_index = index
+        for name, shape in shapes.items():
+            if not self.context.set_input_shape(name, tuple(int(d) for d in shape)):
+                raise EdgenasError("TensorRT refused input shape {} for '{}' in {} ({})".format(
+                    list(shape), name, self.path, describe(self.profiles) if self.profiles else "a static engine"))
+
+    def _views(self) -> None:
+        """Host arrays of the current shapes over the pinned buffers (outputs follow the input shapes)."""
+        io = []
+        for name, is_in, _, dtype in self.io:
+            shape = tuple(max(d, 1) for d in _dims(self.context.get_tensor_shape(name)))
+            self.host[name] = self._flat[name][: int(np.prod(shape))].reshape(shape)
+            io.append((name, is_in, shape, dtype))
+        self.io = io
+
+    def _reshape(self, feed: Dict[str, np.ndarray]) -> None:
+        """Switch to the profile and shapes of ``feed`` where they differ from the current ones; an input outside
+        every profile (or another shape on a static engine) is a one-line error naming the ranges."""
+        want = {n: tuple(int(d) for d in np.shape(feed[n])) for n, is_in, _, _ in self.io if is_in}
+        if all(want[n] == s for n, is_in, s, _ in self.io if is_in):
+            return
+        if not self.profiles:
+            have = ", ".join("{} {}".format(n, "x".join(map(str, s))) for n, is_in, s, _ in self.io if is_in)
+            raise EdgenasError("engine {} takes {} (static shapes); got {}: resize the input, or export with dynamic dims "
+                               "and build with --shapes".format(self.path, have, ", ".join(
+                                   "{} {}".format(n, "x".join(map(str, s))) for n, s in want.items())))
+        index = select_profile(self.profiles, want, "engine " + self.path)
+        self._select(index, want)
+        self._views()
+        graph, self.graph, self.timing = self.graph, None, {}  # a captured graph holds the old shapes
+        if graph is not None:
+            graph.close()
 
     def deactivate(self) -> None:
         """Destroy what activate created, in reverse order; safe after a half-finished activate."""
@@ -122,6 +166,7 @@ class TrtRunner(Runner):
             return self._infer(feed)
 
     def _infer(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        self._reshape(feed)
         c = self.stream.cuda
         for n, is_in, _, d in self.io:
             if is_in:
