@@ -12,6 +12,15 @@ class EdgenasError(Exception):
     """A user-facing error with a one-line message that says what is wrong and how to fix it."""
 
 
+class UserCodeError(EdgenasError):
+    """The user's own code (a metric hook) failed: the one-line message says so, and ``detail`` holds that
+    code's traceback, labelled as the user's, which the CLI prints below the message."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 def suggest(name: str, candidates: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest candidate, or ''."""
     match = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)

@@ -116,23 +116,42 @@ def remote_build(board: BoardArg, onnx, target, out, dynamic_batch=None, accept_
     return meta
 
 
-def reference_row(ref, ref_out: np.ndarray, labels: Optional[np.ndarray]) -> Dict[str, Any]:
-    """The FP32 reference's own row (computed on the host: accuracy, no board latency)."""
-    from ..validation.compare import compare_outputs
-
-    return dict(compare_outputs(ref_out, ref_out, labels), stage="reference fp32 (host ONNX Runtime)", path=str(ref),
-                size_kb=os.path.getsize(str(ref)) / 1024, latency_p50_ms=None, latency_p90_ms=None, predicted_ms=None)
+def _verify_report(path: Path):
+    """The report is checked as a report; the artifact's outputs (a metric hook's) are hash-checked only."""
+    return None if path.name.startswith(".outputs.npz.") else _json_with_format(REPORT_FORMAT)(path)
 
 
-def remote_validate(board: BoardArg, artifact, target, inputs: np.ndarray, labels: Optional[np.ndarray],
-                    ref_outputs: np.ndarray, out, thresholds, predicted_ms: Optional[float] = None,
+def _arrays_sha(a) -> Optional[str]:
+    if isinstance(a, dict):
+        return hashlib.sha256(json.dumps({k: _array_sha(v) for k, v in a.items()}, sort_keys=True).encode()).hexdigest()
+    return _array_sha(a)
+
+
+def reference_row(ref, ref_out, labels: Optional[np.ndarray], classes: Optional[List[str]] = None) -> Dict[str, Any]:
+    """The FP32 reference's own row (computed on the host: accuracy, no board latency). ``ref_out``: its
+    outputs by name (one array: a one-output model)."""
+    from ..validation.outputs import class_outputs, compare_all, legacy_fields
+
+    outs = ref_out if isinstance(ref_out, dict) else {"output": ref_out}
+    per = compare_all(outs, outs, labels, class_outputs(classes, outs), {}, {}, {})
+    return dict(legacy_fields(per, len(next(iter(outs.values())))), outputs=per, stage="reference fp32 (host ONNX Runtime)",
+                path=str(ref), size_kb=os.path.getsize(str(ref)) / 1024, latency_p50_ms=None, latency_p90_ms=None,
+                predicted_ms=None)
+
+
+def remote_validate(board: BoardArg, artifact, target, inputs, labels: Optional[np.ndarray],
+                    ref_outputs, out, thresholds, predicted_ms: Optional[float] = None,
                     extra_rows: Optional[List[Dict[str, Any]]] = None, context: Optional[Dict[str, Any]] = None,
                     accept_new_host_key: bool = False, fresh: bool = False, show_progress: bool = True,
-                    max_upload_bytes: int = DEFAULT_MAX_UPLOAD) -> Dict[str, Any]:
-    """Run ``artifact`` (ONNX, or an engine with its ``.json`` sidecar) on ``board`` over ``inputs`` and compare
-    it there with ``ref_outputs`` (``edgenas.tasks.validate.validate_saved``, as tools/validate_on_device.py
-    does); fetch its report and write report.json / report.md into ``out`` with ``extra_rows`` (the host's
-    reference row) first and ``context`` added. The board's rows are kept as they are. Returns the report."""
+                    max_upload_bytes: int = DEFAULT_MAX_UPLOAD, classes: Optional[List[str]] = None,
+                    metric=None) -> Dict[str, Any]:
+    """Run ``artifact`` (ONNX, or an engine with its ``.json`` sidecar) on ``board`` over ``inputs`` (an array,
+    or {input name: array}) and compare every output there with ``ref_outputs`` (an array or {name: array})
+    (``edgenas.tasks.validate.validate_saved``, as tools/validate_on_device.py does); fetch its report and
+    write report.json / report.md into ``out`` with ``extra_rows`` (the host's reference row) first and
+    ``context`` added. The board's rows are kept as they are. ``metric`` ((module:function, function)): the
+    board also sends the artifact's outputs back and the hook runs here. Returns the report."""
+    from ..backends.registry import get_backend
     from ..validation.report import write_report
     from ..validation.run import save_outputs
 
@@ -140,7 +159,7 @@ def remote_validate(board: BoardArg, artifact, target, inputs: np.ndarray, label
     artifact, out = Path(artifact), Path(out)
     files: Dict[str, Any] = {_upload_name(artifact): artifact, "target.json": _target_json(target)}
     sidecar = Path(str(artifact) + ".json")
-    if target.backend == "tensorrt" and artifact.suffix != ".onnx":
+    if get_backend(target.backend).builds_engine and artifact.suffix != ".onnx":  # an engine travels with its sidecar
         from ..backends.tensorrt.engine_meta import read_engine_meta
 
         read_engine_meta(artifact)  # an engine without its matching sidecar is refused here, before any upload
@@ -149,21 +168,40 @@ def remote_validate(board: BoardArg, artifact, target, inputs: np.ndarray, label
     th = asdict(thresholds)
     argv = ["validate", _upload_name(artifact), "--target-json", "target.json", "--inputs", "inputs.npz",
             "--ref-outputs", "ref_outputs.npz", "--out", "report",
-            "--max-acc-drop", repr(th["max_acc_drop_pt"]), "--min-agreement", repr(th["min_agreement_pct"]),
-            "--min-cosine", repr(th["min_cosine"]), "--max-latency-over-predicted", repr(th["max_latency_over_predicted"])]
+            "--max-acc-drop", repr(th["max_acc_drop"]), "--min-agreement", repr(th["min_agreement"]),
+            "--min-cosine", repr(th["min_cosine"]), "--max-latency-over-predicted", repr(th["max_latency_over_predicted"]),
+            "--thresholds-json", json.dumps(th, sort_keys=True)]
     argv += ["--predicted-ms", repr(float(predicted_ms))] if predicted_ms is not None else []
+    argv += ["--class-outputs", ",".join(classes)] if classes else []
+    argv += ["--save-outputs", "report/outputs.npz"] if metric else []
     key = {"kind": "validate", "artifact": sha256_file(artifact), "sidecar": sha256_file(sidecar) if sidecar.is_file() else None,
-           "inputs": _array_sha(inputs), "labels": _array_sha(labels), "ref": _array_sha(ref_outputs),
-           "target": target.sha256, "thresholds": th, "predicted_ms": predicted_ms}
+           "inputs": _arrays_sha(inputs), "labels": _array_sha(labels), "ref": _arrays_sha(ref_outputs),
+           "target": target.sha256, "thresholds": th, "predicted_ms": predicted_ms, "classes": classes,
+           "outputs_back": bool(metric)}
+    feeds = inputs if isinstance(inputs, dict) else {"inputs": inputs}
+    if len(feeds) == 1:  # a one-input model: the 'inputs' key every version reads
+        feeds = {"inputs": next(iter(feeds.values()))}
     with tempfile.TemporaryDirectory(prefix="edgenas-validate-") as tmp, _staging(out / "report.json") as stage:
-        arrays = {"inputs": inputs} if labels is None else {"inputs": inputs, "labels": labels}
+        arrays = dict(feeds) if labels is None else dict(feeds, labels=labels)
         np.savez(os.path.join(tmp, "inputs.npz"), **arrays)
         save_outputs(os.path.join(tmp, "ref_outputs.npz"), ref_outputs, inputs)  # carries the inputs' hash
         files.update({"inputs.npz": Path(tmp) / "inputs.npz", "ref_outputs.npz": Path(tmp) / "ref_outputs.npz"})
+        wanted = {"report/report.json": stage / "report.json"}
+        if metric:
+            wanted["report/outputs.npz"] = stage / "outputs.npz"
         spec = JobSpec(title="{}: validate on {}".format(entry.name, target.name), key=key, inputs=files, argv=argv,
-                       outputs={"report/report.json": stage / "report.json"}, verify=_json_with_format(REPORT_FORMAT))
+                       outputs=wanted, verify=_verify_report)
         run_job(remote, spec, fresh=fresh, show_progress=show_progress, max_upload_bytes=max_upload_bytes)
         board_report = json.loads((stage / "report.json").read_text(encoding="utf-8"))
+        if metric:
+            from ..validation.metric import metric_row
+            from ..validation.run import load_outputs
+
+            art_out = load_outputs(stage / "outputs.npz", inputs)
+            ref_named = ref_outputs if isinstance(ref_outputs, dict) else {"": ref_outputs}
+            if list(art_out) == [""] or list(ref_named) == [""]:
+                art_out, ref_named = {"output": next(iter(art_out.values()))}, {"output": next(iter(ref_named.values()))}
+            board_report["rows"][-1]["metric"] = metric_row(metric[0], metric[1], ref_named, art_out, labels)
     rows = list(extra_rows or []) + board_report["rows"]
     for r in board_report["rows"]:
         r["path"] = str(artifact)  # the host's file, not its name in the job dir

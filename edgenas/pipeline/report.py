@@ -100,8 +100,12 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
              "accuracy": result["best"]["accuracy"], "agreement": None, "status": "-"}]
     rows.append({"stage": "fine-tuned", "size_kb": None, "p50_ms": None, "p90_ms": None, "predicted_ms": total,
                  "accuracy": meta.get("test_accuracy"), "agreement": None, "status": "-"})
+    reasons: List[str] = []
     if validation and Path(validation).is_file():
+        from ..validation.report import reasons_lines
+
         rep = json.loads(Path(validation).read_text())
+        reasons = reasons_lines(rep)  # every failing (or inconclusive) check, with its value and threshold
         for r, name in zip(rep["rows"], ("FP32 ONNX", "deployed " + p.target.precision)):
             rows.append({"stage": name, "size_kb": r.get("size_kb"), "p50_ms": r.get("latency_p50_ms"), "p90_ms": r.get("latency_p90_ms"),
                          "predicted_ms": r.get("predicted_ms"), "accuracy": r.get("top1"), "agreement": r.get("top1_agreement"),
@@ -133,7 +137,8 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
         " (stopped: {})".format(result["stop_reason"]) if result.get("stop_reason") else "")
     ship_line = "Shipped: `{}` ({}): {}".format(shipped["shipped"], shipped["precision"], shipped["reason"])
     md = ["# edgenas pipeline: {}".format(result["name"]), "", "Target `{}`, budget {} ms, arch `{}`".format(
-        p.target.name, c.latency_ms, meta["arch"]), "", ship_line, ""] + ([plan_line, ""] if plan else []) + [search_line, ""] + lines + [
+        p.target.name, c.latency_ms, meta["arch"]), "", ship_line, ""] + ([plan_line, ""] if plan else []) + [search_line, ""] + lines + \
+        reasons + [
         "", "## Stages", "", stages, "", "## Next, on the board", ""]
     md += ["    " + cmd for cmd in board_cmds] + [""]
     md += ["![{}]({})".format(k, Path(v).name if Path(v).parent == out else v) for k, v in plots.items()]
@@ -144,6 +149,9 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
         "".join("<th>{}</th>".format(h.strip()) for h in head.strip("|").split("|")),
         "".join("<tr>{}</tr>".format("".join("<td>{}</td>".format(html.escape(x.strip())) for x in line.strip("|").split("|")))
                 for line in lines[2:]))
+    if reasons:
+        table_html += "".join("<h3>{}</h3>".format(html.escape(x[3:])) if x.startswith("## ") else
+                              "<p>{}</p>".format(html.escape(x.replace("**", ""))) for x in reasons if x)
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>edgenas report</title><style>body{{font-family:sans-serif;"
             "max-width:980px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}"
             "img{{max-width:100%}}figure{{margin:1em 0}}pre{{white-space:pre-wrap}}</style></head><body><h1>edgenas pipeline: {}</h1><p>Target <b>{}</b>, "
@@ -159,7 +167,7 @@ def write_pipeline_report(p, fp32: str, artifact: str, table: str, validation: O
                "report": {"md": str(out / "report.md"), "html": str(out / "report.html")}}
     atomic_write_json(out / "summary.json", summary)
     p.log("")
-    p.log("\n".join(lines))
+    p.log("\n".join(lines + reasons))
     p.log("\n" + ship_line.replace("`", ""))
     if plan:
         p.log(plan_line)
