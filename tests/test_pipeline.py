@@ -7,10 +7,10 @@ import yaml
 from .conftest import run_cli
 from .test_data import fashion
 
-TINY = {"target": "cpu-x86-ort-int8", "latency_ms": 0.25, "supernet": {"train_subset": 256, "val_size": 128, "epochs": 1,
+TINY = {"target": "cpu-x86-ort-int8", "latency_ms": 1.0, "supernet": {"train_subset": 256, "val_size": 128, "epochs": 1,
                                                                        "batch_size": 64},
         "search": {"population": 4, "generations": 1}, "finetune": {"epochs": 1, "train_subset": 256},
-        "quantize": {"calib_size": 32}, "validate": {"limit": 200, "min_agreement_pct": 0, "max_acc_drop_pt": 100,
+        "quantize": {"calib_size": 32}, "validate": {"limit": 200, "min_agreement": 0, "max_acc_drop": 100,
                                                      "min_cosine": 0, "max_latency_over_predicted": 100}}
 
 
@@ -55,3 +55,30 @@ def test_missing_dataset_names_the_stage(tmp_path):
 def test_impossible_budget_names_the_stage_and_closest_value(tmp_path):
     res = run_cli("run", _write(tmp_path, latency_ms=0.0001), check=1)
     assert "pipeline stage 'search' failed: no architecture" in res.stderr and "the fastest reaches" in res.stderr
+
+
+@fashion
+def test_over_budget_on_the_board_is_pruned_again_or_ends_fail_with_the_measurement(tmp_path):
+    """A table twice too optimistic (and trusted: drift check off) makes the search pick a model that measures over
+    the budget: the pipeline prunes again to a measured-corrected budget and never claims success over budget."""
+    from edgenas.latency.drift import rescaled
+    from edgenas.latency.table import LatencyTable
+
+    from .conftest import ROOT
+
+    src = LatencyTable.load(ROOT / "latency_tables" / "cpu-x86-ort-int8_mbv3-small_r28.json")
+    optimistic = tmp_path / "optimistic.json"
+    rescaled(src, 0.4, {"note": "test: 2.5x too optimistic"}).save(optimistic)
+    res = run_cli("run", _write(tmp_path, table=str(optimistic), search_table=str(optimistic), drift_check=False,
+                                precision="single", latency_ms=0.2))
+    summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
+    budget = summary["budget"]
+    assert budget["attempts"][0]["measured_ms"] > 0.2  # the first model really was over budget
+    assert len(budget["attempts"]) >= 2 and (tmp_path / "run" / "attempt-2" / "05-prune" / "model_pruned.pt").is_file()
+    assert "over     shipped model measured" in res.stdout
+    report = (tmp_path / "run" / "report" / "report.md").read_text()
+    assert budget["message"] in res.stdout and budget["message"] in report
+    if budget["status"] == "PASS":
+        assert res.returncode == 0 and budget["attempts"][-1]["measured_ms"] <= 0.2
+    else:
+        assert res.returncode == 3 and summary["status"] == "FAIL" and "Raise the budget to at least" in budget["message"]

@@ -1,9 +1,5 @@
 """edgenas predict --table T --arch ARCH"""
 
-from ..latency.predictor import Predictor
-from ..latency.table import LatencyTable
-from ..tasks.common import read_arch
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="predict an architecture's latency from a table")
@@ -14,18 +10,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    table = LatencyTable.load(args.table)
-    pred = Predictor(table)
-    arch = read_arch(pred.space, args.arch)
-    total, parts = pred.predict_arch(arch)
-    params, macs = pred.space.cost(arch)
+    from .. import api
+
+    r = api.predict(args.table, args.arch)
     if args.breakdown:
-        for key, ms in parts:
-            kind = "boundary" if key.split("_", 1)[0] in ("quant", "dequant") else (
-                "fp32" if key.startswith("fp32:") else table.header["precision"])
+        for key, ms in r.ops:
+            kind = "boundary" if key.split("_", 1)[0] in ("quant", "dequant") else ("fp32" if key.startswith("fp32:") else r.precision)
             print("  {:<48} {:<8} {:8.4f} ms".format(key.replace("fp32:", ""), kind, ms))
-    print("arch       {}".format(pred.space.to_string(arch)))
-    print("params     {:.3f} M   MACs {:.2f} M".format(params / 1e6, macs / 1e6))
+    print("arch       {}".format(r.arch))
+    print("params     {:.3f} M   MACs {:.2f} M".format(r.params / 1e6, r.macs / 1e6))
     print("predicted  {:.4f} ms on {} ({}, {} ops; calibration LOO MAPE {:.1f}%)".format(
-        total, table.target_name, table.header["precision"], len(parts), table.calibration["loo_mape_pct"]))
+        r.latency_ms, r.target, r.precision, len(r.ops), r.loo_mape_pct))
     return 0

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from .._version import __version__
+from ..backends.registry import get_backend
 from ..errors import EdgenasError
 from ..modelio.onnx_export import DEFAULT_OPSET, export_onnx
 from ..util.io import atomic_write_bytes, atomic_write_json, sha256_file, sha256_json
@@ -33,7 +34,7 @@ def overhead_model(shape, target) -> bytes:
 
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, list(shape))
     y = helper.make_tensor_value_info("output", TensorProto.FLOAT, list(shape))
-    if target.backend == "tensorrt" and target.precision == "int8":
+    if get_backend(target.backend).int8_overhead_qdq and target.precision == "int8":
         inits = [helper.make_tensor("scale", TensorProto.FLOAT, [], [0.05]), helper.make_tensor("zp", TensorProto.INT8, [], [0])]
         nodes = [helper.make_node("QuantizeLinear", ["input", "scale", "zp"], ["q"], name="overhead_q"),
                  helper.make_node("DequantizeLinear", ["q", "scale", "zp"], ["output"], name="overhead_dq")]
@@ -86,7 +87,7 @@ def export_for_target(module_fn, shape, path: Path, target, seed: int, op: bool 
 
         keep = block_nodes(onnx.load(str(fp32)), float_blocks) if float_blocks else None
         quantize_qdq(fp32, path, calib, target.quantization, nodes_to_exclude=keep, flavour=qdq_flavour(target))
-        if op and target.backend == "onnxruntime":  # TensorRT keeps float I/O and fuses the boundary Q/DQ itself
+        if op and get_backend(target.backend).float_io_ops:  # TensorRT fuses the boundary Q/DQ itself
             strip_io_qdq(path)
     finally:
         fp32.unlink()
@@ -117,27 +118,32 @@ def export_net(space, arch, path: Path, target, seed: int) -> None:
                           float_blocks=space.float_blocks(arch) if plan is not None else None)
 
 
-def plan_bundle(space, target, out_dir, n_networks: int = 32, seed: int = 0, show_progress: bool = True) -> Dict[str, Any]:
+def plan_bundle(space, target, out_dir, n_networks: int = 32, seed: int = 0, show_progress: bool = True,
+                genotypes: Optional[np.ndarray] = None) -> Dict[str, Any]:
     """Write the bundle for ``space`` on ``target`` into ``out_dir``; files already written by an
     interrupted run with the same spec are reused; a second planner of the same folder is refused.
-    Returns the manifest."""
+    ``genotypes``: these reference networks and only the ops they use (a drift check's small bundle)
+    instead of ``n_networks`` chosen here and every op of the space. Returns the manifest."""
     from ..util.lock import exclusive
 
     with exclusive(Path(out_dir) / ".edgenas.lock", "bundle {}".format(out_dir)):
-        return _plan(space, target, out_dir, n_networks, seed, show_progress)
+        return _plan(space, target, out_dir, n_networks, seed, show_progress, genotypes)
 
 
-def _plan(space, target, out_dir, n_networks: int, seed: int, show_progress: bool) -> Dict[str, Any]:
+def _plan(space, target, out_dir, n_networks: int, seed: int, show_progress: bool,
+          genotypes: Optional[np.ndarray] = None) -> Dict[str, Any]:
     import torch
 
     if target.batch != 1:
         raise EdgenasError("target '{}' has batch {}; ops bundles are planned at batch 1 for now".format(target.name, target.batch))
-    if getattr(space, "precisions", None) and not (target.backend == "onnxruntime" and target.precision == "int8"):
+    if getattr(space, "precisions", None) and not (get_backend(target.backend).mixed_tables and target.precision == "int8"):
         raise EdgenasError("mixed-precision tables are profiled on ONNX Runtime int8 targets (e.g. cpu-x86-ort-int8); "
                            "target '{}' is {} {}".format(target.name, target.backend, target.precision))
     out = Path(out_dir)
     spec = {"space": space.describe(), "backend": target.backend, "precision": target.precision, "quantization": target.to_dict()["quantization"],
             "n_networks": n_networks, "seed": seed, "opset": DEFAULT_OPSET}
+    if genotypes is not None:
+        spec["genotypes"] = np.asarray(genotypes).tolist()
     spec_path = out / "spec.json"
     if spec_path.is_file():
         try:
@@ -153,8 +159,12 @@ def _plan(space, target, out_dir, n_networks: int, seed: int, show_progress: boo
     atomic_write_json(spec_path, spec)
     t0 = time.time()
     ops: List[Dict[str, Any]] = []
-    keys = space.all_ops()
-    genos = reference_genotypes(space, n_networks, seed)
+    if genotypes is None:
+        keys, genos = space.all_ops(), reference_genotypes(space, n_networks, seed)
+    else:
+        genos = np.atleast_2d(np.asarray(genotypes, dtype=np.int64))
+        used = {k for g in genos for k in space.ops(space.decode(g))}
+        keys = [k for k in space.all_ops() if k in used]
     torch.set_num_threads(1)
     with progress(len(keys) + len(genos), "plan " + target.precision, "files", disable=not show_progress) as bar:
         for i, key in enumerate(keys):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -10,7 +11,7 @@ from ..util.io import atomic_write_json
 
 TABLE_SCHEMA = "edgenas.latency_table/1"
 BUNDLE_SCHEMA = "edgenas.ops_bundle/1"
-REQUIRED_HEADER = ("target", "target_sha256", "device", "software", "precision", "batch", "threads", "protocol",
+REQUIRED_HEADER = ("target", "target_sha256", "precision", "batch", "threads", "protocol",
                    "created", "space", "resolution", "calibration", "noise")
 ENTRY_FIELDS = ("median_ms", "p90_ms", "spread_pct", "count")
 
@@ -76,6 +77,10 @@ class LatencyTable:
     @classmethod
     def load(cls, path) -> "LatencyTable":
         p = Path(path)
+        if not p.exists() and not p.is_absolute() and p.parent in (Path("."), Path("latency_tables")):
+            from ..targets import find_data_file  # a shipped table by name, from any working directory
+
+            p = find_data_file("latency_tables", p.name) or p
         try:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -116,6 +121,11 @@ class LatencyTable:
                 space.resolution, space.sha256[:12]))
         if target is not None and self.header["target"].get("name") != target.name:
             problems.append("it was measured on target '{}', not '{}'".format(self.header["target"].get("name"), target.name))
+        elif target is not None and self.header.get("target_sha256") != target.sha256:
+            print("warning: latency table {} was profiled for target '{}' with sha256 {}, but the target in use '{}' has "
+                  "sha256 {} (its YAML differs); re-profile it if the change affects timing: edgenas profile --target {}".format(
+                      self.name, self.header["target"].get("name"), str(self.header.get("target_sha256"))[:12], target.name,
+                      target.sha256[:12], target.name), file=sys.stderr)
         if precision is not None and self.header["precision"] != precision:
             problems.append("its precision is {}, not {}".format(self.header["precision"], precision))
         if problems and strict:
@@ -125,12 +135,12 @@ class LatencyTable:
     def summary(self) -> List[str]:
         h = self.header
         cal, noise = h["calibration"], h["noise"]
-        dev = h["device"].get("cpu", {})
+        dev = (h.get("device") or {}).get("cpu", {})
         lines = [
             "table      {}".format(self.path or "-"),
             "target     {} ({} {}, batch {}, threads {})".format(h["target"]["name"], h["target"]["backend"], h["precision"], h["batch"], h["threads"]),
             "device     {} | {} cores | governor {}".format(dev.get("model", "?"), dev.get("logical_cores", "?"), ",".join(dev.get("governor", ["?"]))),
-            "software   " + ", ".join("{} {}".format(k, v) for k, v in h["software"].items()),
+            "software   " + (", ".join("{} {}".format(k, v) for k, v in (h.get("software") or {}).items()) or "not recorded"),
             "space      {} @ {}px (hash {})".format(h["space"]["name"], h["resolution"], h["space"]["sha256"][:12]),
             "created    {}   profiling time {:.0f} s".format(h["created"], h.get("profiling_time_s", float("nan"))),
             "protocol   " + ", ".join("{}={}".format(k, v) for k, v in h["protocol"].items()),

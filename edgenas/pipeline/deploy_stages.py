@@ -20,36 +20,44 @@ def predicted_for(table: str, meta: Dict[str, Any]) -> float:
     return Predictor(lt, space).predict_arch(arch_with_plan(space, meta["arch"], meta.get("precision_plan"), "model"))[0]
 
 
-def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None) -> Dict[str, Any]:
+def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None, latency_ms: Optional[float] = None,
+                  attempt: int = 1) -> Dict[str, Any]:
     """``table``: the target's own (pruning); ``search_table``: the one the search used (a mixed table
-    predicts a mixed plan: validation and the report use it)."""
+    predicts a mixed plan: validation and the report use it). ``attempt`` > 1 prunes again to ``latency_ms``
+    (a budget corrected by what the board measured) into ``attempt-N/``, with stage names ``<stage>-N``."""
     from ..nas.train import load_checkpoint
     from ..tasks.compress import export, prune, quantize
     from ..tasks.deploy import build, check
 
-    c, t, o = p.cfg, p.target, p.out
+    c, t = p.cfg, p.target
+    o = p.out if attempt == 1 else p.out / "attempt-{}".format(attempt)
+    lat = latency_ms or c.latency_ms
+
+    def n(stage: str) -> str:
+        return stage if attempt == 1 else "{}-{}".format(stage, attempt)
+
     _, meta = load_checkpoint(model)
     pred = predicted_for(search_table or table, meta)
     pruned = str(o / "05-prune" / "model_pruned.pt")
 
     def do_prune():
-        if pred <= c.latency_ms or not c.prune:
+        if (pred <= lat and attempt == 1) or not c.prune:
             Path(pruned).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model, pruned)
-            return "skipped: predicted {:.4f} ms already within {:.4f} ms".format(pred, c.latency_ms)
-        r = prune(model, table, c.latency_ms, pruned, measure=t.backend == "onnxruntime", finetune_epochs=c.finetune.epochs,
+            return "skipped: predicted {:.4f} ms already within {:.4f} ms".format(pred, lat)
+        r = prune(model, table, lat, pruned, measure=t.backend == "onnxruntime", finetune_epochs=c.finetune.epochs,
                   data=c.data, train_subset=c.finetune.train_subset, val_size=c.supernet.val_size, device=c.device,
                   progress=False)
         return "pruned from predicted {:.4f} ms to {:.4f} ms".format(pred, r.predicted_ms)
 
-    p.stage("prune", {"lat": c.latency_ms, "on": c.prune}, [model, table], [pruned], do_prune)
+    p.stage(n("prune"), {"lat": lat, "on": c.prune}, [model, table], [pruned], do_prune)
     fp32 = str(o / "06-export" / "model.onnx")
-    p.stage("export", {}, [pruned], [fp32], lambda: export(pruned, fp32, inputs=min(500, c.validate.limit)) and None)
+    p.stage(n("export"), {}, [pruned], [fp32], lambda: export(pruned, fp32, inputs=min(500, c.validate.limit)) and None)
     artifact = fp32
     if t.precision == "int8":
         artifact = str(o / "07-int8" / "model.int8.onnx")
         q = c.quantize
-        p.stage("quantize", asdict(q), [fp32], [artifact],
+        p.stage(n("quantize"), asdict(q), [fp32], [artifact],
                 lambda: "{} flavour, {} layer(s) kept in float".format(*_quant(quantize(
                     fp32, artifact, t, q.method, q.calib_size, min_sqnr_db=q.min_sqnr_db,
                     calib_cache_out=str(Path(artifact).parent / "calib.json")))))
@@ -72,7 +80,7 @@ def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None)
         board_cmds.append("python tools/validate_on_device.py model.engine --target {} --inputs {}.inputs.npz "
                           "--ref-outputs {}.ref_outputs.npz --out report/".format(t.name, Path(fp32).name, Path(fp32).name))
         if _has_tensorrt():
-            p.stage("build", {"target": t.sha256}, [artifact], [engine], lambda: build(artifact, t, engine) and None)
+            p.stage(n("build"), {"target": t.sha256}, [artifact], [engine], lambda: build(artifact, t, engine) and None)
             artifact_run = engine
         else:
             p.log("[{:<9}] skipped  TensorRT is not installed here; build and validate on the board:".format("build"))
@@ -86,12 +94,12 @@ def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None)
     def do_validate():
         from ..tasks.validate import validate
 
-        r = validate(artifact_run, fp32, t, vd, c.data, limit=v.limit, table=search_table or table, max_acc_drop=v.max_acc_drop_pt,
-                     min_agreement=v.min_agreement_pct, min_cosine=v.min_cosine,
+        r = validate(artifact_run, fp32, t, vd, c.data, limit=v.limit, table=search_table or table, max_acc_drop=v.max_acc_drop,
+                     min_agreement=v.min_agreement, min_cosine=v.min_cosine,
                      max_latency_over_predicted=v.max_latency_over_predicted)
         return r.status
 
-    p.stage("validate", asdict(v), [artifact, fp32, search_table or table], [str(vd / "report.json")], do_validate)
+    p.stage(n("validate"), asdict(v), [artifact, fp32, search_table or table], [str(vd / "report.json")], do_validate)
     return _report(p, fp32, artifact, search_table or table, str(vd / "report.json"), board_cmds)
 
 

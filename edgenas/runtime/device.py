@@ -136,3 +136,18 @@ def fingerprint() -> Dict[str, Any]:
     if cuda:
         fp["cuda"] = cuda
     return fp
+
+
+def stable_fingerprint() -> Dict[str, Any]:
+    """The fields of ``fingerprint()`` that identify a machine's speed class and do not move from minute to
+    minute (no clocks or temperatures): a cache key for "was this checked on this machine"."""
+    cpu = cpu_info()
+    fp: Dict[str, Any] = {k: cpu.get(k) for k in ("machine", "model", "isa", "logical_cores")}
+    smi = nvidia_smi()
+    if smi:
+        fp["gpu"] = {k: smi.get(k) for k in ("name", "compute_capability", "driver")}
+    jet = jetson_info()
+    if jet.get("model"):
+        fp["jetson"] = {k: jet.get(k) for k in ("model", "l4t", "nvpmodel")}
+    fp["software"] = software_versions()
+    return fp

@@ -5,8 +5,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..errors import EdgenasError
-from ..util.checks import check_args, output_dir
+from ..util.checks import output_dir
+from ..util.options import build, with_signature
 from .common import PathLike, as_target
+from .search_options import SearchOptions
 
 
 @dataclass
@@ -25,23 +27,20 @@ class SearchResult:
     result: Dict[str, Any] = field(repr=False, default_factory=dict)
 
 
-def search(target, table: PathLike, supernet: PathLike, out: PathLike, latency_ms: Optional[float] = None,
-           params_m: Optional[float] = None, flops_m: Optional[float] = None, peak_mem_kb: Optional[float] = None,
-           mode: str = "single", estimator: str = "supernet", budget: Optional[int] = None,
-           population: Optional[int] = None, generations: Optional[int] = None, mutation: Optional[float] = None,
-           crossover: float = 0.5, data: Optional[str] = None, val_size: int = 2000, seed: int = 0,
-           device: str = "auto", progress: bool = True, precision: Optional[str] = None) -> SearchResult:
+def search(target, table: PathLike, supernet: PathLike, out: PathLike, options: Optional[SearchOptions] = None, *,
+           progress: bool = True, precision: Optional[str] = None, **kwargs: Any) -> SearchResult:
     """Maximise estimated accuracy subject to the budgets (``mode='single'``) or trade it against
     latency (``'pareto'``, NSGA-II), spending ``budget`` evaluations. Re-running resumes.
+    The options (``latency_ms=``, ``budget=``, ...: see ``help(edgenas.search)``) are the fields of
+    ``SearchOptions`` (edgenas/tasks/search_options.py), given as keywords or as one ``options`` object.
     ``precision='mixed'`` also chooses each op's precision (int8 or fp32) from a mixed table of the same
     board; by default the table decides (a mixed table searches mixed plans)."""
-    check_args(dict(latency_ms=latency_ms, params_m=params_m, flops_m=flops_m, peak_mem_kb=peak_mem_kb, budget=budget,
-                    population=population, generations=generations, mutation=mutation, crossover=crossover,
-                    val_size=val_size, seed=seed))
-    if mode not in ("single", "pareto"):
-        raise EdgenasError("search mode must be 'single' or 'pareto', not '{}'".format(mode))
-    if estimator not in ("supernet", "naswot"):
-        raise EdgenasError("estimator must be 'supernet' or 'naswot', not '{}'".format(estimator))
+    if options is not None and not isinstance(options, SearchOptions):
+        raise EdgenasError("search: the fifth argument is a SearchOptions, got {!r}; give latency_ms=... and the other "
+                           "options as keywords".format(options))
+    o = build(SearchOptions, options, "search", **kwargs)
+    latency_ms, params_m, flops_m, peak_mem_kb = o.latency_ms, o.params_m, o.flops_m, o.peak_mem_kb
+    mode, estimator, data, val_size, seed = o.mode, o.estimator, o.data, o.val_size, o.seed
     if latency_ms is None and mode == "single" and not (params_m or flops_m or peak_mem_kb):
         raise EdgenasError("give at least one budget (latency_ms, params_m, flops_m or peak_mem_kb), or use mode 'pareto'")
     from ..latency.predictor import Predictor
@@ -57,7 +56,10 @@ def search(target, table: PathLike, supernet: PathLike, out: PathLike, latency_m
     t = as_target(target)
     output_dir(out, "search run folder")
     lat_table = LatencyTable.load(table)
-    dev = resolve_device(device)
+    from ..latency.drift import warn_foreign
+
+    warn_foreign(lat_table)
+    dev = resolve_device(o.device)
     net, meta = load_supernet(supernet)
     net = net.to(dev)
     space = _search_space(net.space, lat_table, precision, t, table)
@@ -72,8 +74,8 @@ def search(target, table: PathLike, supernet: PathLike, out: PathLike, latency_m
         import torch
 
         est = NaswotEstimator(space, d["train"].inputs(torch.arange(min(64, len(d["train"])))), seed=seed)
-    pop, gens, evals = resolve(budget, population, generations)
-    options = Options(mode, pop, gens, evals, mutation, crossover, 3, seed)
+    pop, gens, evals = resolve(o.budget, o.population, o.generations)
+    evo = Options(mode, pop, gens, evals, o.mutation, o.crossover, 3, seed)
     resolved = {"target": t.name, "table": str(table), "supernet": str(supernet), "budget": evals, "population": pop,
                 "generations": gens, "mode": mode, "estimator": estimator, "latency_ms": latency_ms, "params_m": params_m,
                 "flops_m": flops_m, "peak_mem_kb": peak_mem_kb, "seed": seed, "val_size": val_size, "data": data,
@@ -81,11 +83,14 @@ def search(target, table: PathLike, supernet: PathLike, out: PathLike, latency_m
     from ..util.lock import exclusive
 
     with exclusive(Path(out) / ".edgenas.lock", "search run {}".format(out)):
-        res = run_search(space, pred.predict, CachedEstimator(est), Budget(latency_ms, params_m, flops_m, peak_mem_kb), options,
+        res = run_search(space, pred.predict, CachedEstimator(est), Budget(latency_ms, params_m, flops_m, peak_mem_kb), evo,
                          out, t.name, resolved, quiet=not progress)
     b = res["best"]
     return SearchResult(Path(out), res["name"], b["arch"], b["latency_ms"], b["accuracy"], b["params_m"], b["macs_m"],
                         res["evaluations"], res["wall_s"], res["pareto_front"], res.get("stop_reason", ""), res)
+
+
+with_signature(search, SearchOptions)  # help(edgenas.search) lists every option with its default
 
 
 def mixed_table_command(target, space, table) -> str:
