@@ -16,6 +16,10 @@ Backend = Literal["onnxruntime", "tensorrt", "torch"]
 Precision = Literal["fp32", "fp16", "int8"]
 
 
+PROTOCOL_MAX = {"warmup": 100000, "repeat": 100000, "rounds": 1000, "max_extra_rounds": 1000, "min_round_ms": 60000.0}
+TYPICAL_BUNDLE_OPS = 300  # ops + whole networks in a default ops bundle: the scale for the profiling-time bound
+
+
 @dataclass
 class Protocol:
     """How every latency is measured: warm-up calls, then ``rounds`` interleaved rounds of ``repeat`` calls."""
@@ -33,6 +37,23 @@ class Protocol:
                 raise EdgenasError("{}.{}: must be >= {}".format(where, name, 0 if name == "warmup" else 1))
         if self.rounds < 3:
             raise EdgenasError("{}.rounds: need at least 3 interleaved rounds for a noise estimate".format(where))
+        for name in ("min_round_ms", "max_spread_pct"):
+            if not getattr(self, name) > 0:
+                raise EdgenasError("{}.{}: must be > 0, got {!r} (defaults: min_round_ms 5.0, max_spread_pct 10.0)".format(
+                    where, name, getattr(self, name)))
+        if self.max_extra_rounds < 0:
+            raise EdgenasError("{}.max_extra_rounds: must be >= 0 (0: never re-measure a noisy op), got {}".format(
+                where, self.max_extra_rounds))
+        for name, most in PROTOCOL_MAX.items():
+            if getattr(self, name) > most:
+                raise EdgenasError("{}.{}: {} is more than {} (profiling would take days); lower it".format(
+                    where, name, getattr(self, name), most))
+        per_op_s = (self.rounds + self.max_extra_rounds) * self.min_round_ms / 1000.0
+        if per_op_s * TYPICAL_BUNDLE_OPS > 24 * 3600:
+            raise EdgenasError("{}: (rounds {} + max_extra_rounds {}) x min_round_ms {:g} is at least {:.0f} s per op, "
+                               "{:.1f} days for a typical {}-op bundle; lower rounds or min_round_ms".format(
+                                   where, self.rounds, self.max_extra_rounds, self.min_round_ms, per_op_s,
+                                   per_op_s * TYPICAL_BUNDLE_OPS / 86400.0, TYPICAL_BUNDLE_OPS))
 
 
 @dataclass
@@ -99,14 +120,45 @@ class Target:
         return sha256_json(self.to_dict())
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"  # package data: the shipped targets and latency tables
+_ENV = {"targets": "EDGENAS_TARGETS", "latency_tables": "EDGENAS_TABLES"}
+
+
+def search_dirs(kind: str) -> List[Path]:
+    """Where ``targets`` or ``latency_tables`` are looked up, first match wins: the directories in
+    $EDGENAS_TARGETS / $EDGENAS_TABLES (os.pathsep-separated), ``./<kind>`` in the working directory
+    (a user's own), then the ones shipped inside the package. Missing directories are left out."""
+    dirs = [Path(d) for d in os.environ.get(_ENV[kind], "").split(os.pathsep) if d]
+    dirs += [Path.cwd() / kind, SHIPPED_DIR / kind]
+    out, seen = [], set()
+    for d in dirs:
+        key = d.resolve() if d.is_dir() else None
+        if key is not None and key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
 def targets_dir() -> Path:
-    env = os.environ.get("EDGENAS_TARGETS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "targets"
+    """The first target directory (see search_dirs); the shipped one when no other exists."""
+    dirs = search_dirs("targets")
+    return dirs[0] if dirs else SHIPPED_DIR / "targets"
+
+
+def find_data_file(kind: str, filename: str) -> Optional[Path]:
+    """The first ``<dir>/<filename>`` over search_dirs(kind), relative to the working directory when under it."""
+    for d in search_dirs(kind):
+        path = d / filename
+        if path.is_file():
+            try:
+                return path.relative_to(Path.cwd())
+            except ValueError:
+                return path
+    return None
 
 
 def list_targets() -> List[str]:
-    d = targets_dir()
-    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+    return sorted({p.stem for d in search_dirs("targets") for p in d.glob("*.yaml")})
 
 
 def target_from_dict(data: Any, where: str = "target") -> Target:
@@ -116,14 +168,16 @@ def target_from_dict(data: Any, where: str = "target") -> Target:
 def load_target(name_or_path: str) -> Target:
     """Load a target by name (``targets/<name>.yaml``) or by path to a YAML file."""
     path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = targets_dir() / (str(name_or_path) + ".yaml")
-        if not path.is_file():
+    by_name = path.suffix not in (".yaml", ".yml")
+    if by_name:
+        found = find_data_file("targets", str(name_or_path) + ".yaml") if path.name == str(name_or_path) else None
+        if found is None:
             raise unknown("target", str(name_or_path), list_targets(), "list them with: edgenas targets list")
+        path = found
     elif not path.is_file():
         raise EdgenasError("target file {} does not exist".format(path))
     data = read_yaml(path)
     target = target_from_dict(data, where=path.name)
-    if path.parent == targets_dir() and target.name != path.stem:
+    if (by_name or path.parent.resolve() in [d.resolve() for d in search_dirs("targets")]) and target.name != path.stem:
         raise EdgenasError("{}: name '{}' must match the file name '{}'".format(path.name, target.name, path.stem))
     return target

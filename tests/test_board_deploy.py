@@ -117,7 +117,7 @@ def test_build_on_board_checks_here_first_and_names_missing_tensorrt(env, tmp_pa
 PIPE = {"target": "cpu-x86-ort-int8", "latency_ms": 5.0,
         "supernet": {"train_subset": 64, "val_size": 32, "epochs": 1, "batch_size": 32},
         "search": {"population": 4, "generations": 1, "budget": 4}, "finetune": {"epochs": 1, "train_subset": 64},
-        "quantize": {"calib_size": 16}, "validate": {"limit": 32, "min_agreement_pct": 0, "max_acc_drop_pt": 100,
+        "quantize": {"calib_size": 16}, "validate": {"limit": 32, "min_agreement": 0, "max_acc_drop": 100,
                                                      "min_cosine": 0, "max_latency_over_predicted": 100}}
 
 

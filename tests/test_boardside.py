@@ -14,11 +14,14 @@ BOARD_MODULES = ["edgenas.errors", "edgenas.targets", "edgenas.runtime", "edgena
                  "edgenas.latency.calibrate", "edgenas.validation.run", "edgenas.data.preprocess", "edgenas.backends",
                  "edgenas.backends.tensorrt.runner", "edgenas.backends.tensorrt.cuda", "edgenas.backends.tensorrt.builder",
                  "edgenas.backends.tensorrt.compat", "edgenas.backends.tensorrt.engine_meta", "edgenas.backends.tensorrt.check",
-                 "edgenas.board.agent"]
+                 "edgenas.agent.main", "edgenas.agent.jobs", "edgenas.agent.store", "edgenas.latency.model_profile",
+                 "edgenas.latency.onnx_map", "edgenas.latency.model_report", "edgenas.latency.plan_auto"]
 BOARD_FILES = ["edgenas/errors.py", "edgenas/_version.py", "edgenas/targets.py", "edgenas/util", "edgenas/runtime",
                "edgenas/backends/__init__.py", "edgenas/backends/onnxruntime", "edgenas/backends/tensorrt",
-               "edgenas/latency/board.py", "edgenas/latency/table.py", "edgenas/latency/calibrate.py", "edgenas/validation",
-               "edgenas/data", "tools/profile_board.py", "tools/build_engine.py", "tools/validate_on_device.py", "edgenas/board"]
+               "edgenas/latency/board.py", "edgenas/latency/manifest.py", "edgenas/latency/table.py", "edgenas/latency/calibrate.py", "edgenas/validation",
+               "edgenas/data", "tools/profile_board.py", "tools/build_engine.py", "tools/validate_on_device.py", "edgenas/board",
+               "edgenas/agent", "edgenas/latency/model_profile.py", "edgenas/latency/onnx_map.py",
+               "edgenas/latency/model_report.py", "edgenas/latency/plan_auto.py"]
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
 
 

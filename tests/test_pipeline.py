@@ -59,8 +59,9 @@ def test_impossible_budget_names_the_stage_and_closest_value(tmp_path):
 
 @fashion
 def test_over_budget_on_the_board_is_pruned_again_or_ends_fail_with_the_measurement(tmp_path):
-    """A table twice too optimistic (and trusted: drift check off) makes the search pick a model that measures over
-    the budget: the pipeline prunes again to a measured-corrected budget and never claims success over budget."""
+    """A table 2.5x too optimistic (and trusted: drift check off) makes the search pick a model that measures over
+    the budget (0.05 ms: even the space's fastest network measures more): the pipeline prunes again to a
+    measured-corrected budget and never claims success over budget."""
     from edgenas.latency.drift import rescaled
     from edgenas.latency.table import LatencyTable
 
@@ -70,15 +71,15 @@ def test_over_budget_on_the_board_is_pruned_again_or_ends_fail_with_the_measurem
     optimistic = tmp_path / "optimistic.json"
     rescaled(src, 0.4, {"note": "test: 2.5x too optimistic"}).save(optimistic)
     res = run_cli("run", _write(tmp_path, table=str(optimistic), search_table=str(optimistic), drift_check=False,
-                                precision="single", latency_ms=0.2))
+                                precision="single", latency_ms=0.05))
     summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
     budget = summary["budget"]
-    assert budget["attempts"][0]["measured_ms"] > 0.2  # the first model really was over budget
-    assert len(budget["attempts"]) >= 2 and (tmp_path / "run" / "attempt-2" / "05-prune" / "model_pruned.pt").is_file()
-    assert "over     shipped model measured" in res.stdout
+    assert budget["attempts"][0]["measured_ms"] > 0.05, budget  # the first model really was over budget
+    assert "over     shipped model measured" in res.stdout and (tmp_path / "run" / "attempt-2").is_dir()
     report = (tmp_path / "run" / "report" / "report.md").read_text()
     assert budget["message"] in res.stdout and budget["message"] in report
     if budget["status"] == "PASS":
-        assert res.returncode == 0 and budget["attempts"][-1]["measured_ms"] <= 0.2
-    else:
-        assert res.returncode == 3 and summary["status"] == "FAIL" and "Raise the budget to at least" in budget["message"]
+        assert res.returncode == 0 and budget["attempts"][-1]["measured_ms"] <= 0.05
+    else:  # pruning could not reach it: FAIL, naming the budget, the measurement and the fastest candidate
+        assert res.returncode == 3 and summary["status"] == "FAIL", res.stderr
+        assert "Raise the budget to at least" in budget["message"] and (len(budget["attempts"]) >= 2 or budget["stopped"])

@@ -27,7 +27,7 @@ def _subparsers(parser, prefix=()):
     if not subs or parser.get_default("func") is not None and prefix:
         yield prefix, parser
     for action in subs:
-        for name, p in action.choices.items():
+        for name, p in action._name_parser_map.items():  # choices may be a catch-all (profile MODEL.onnx)
             yield from _subparsers(p, prefix + (name,))
 
 

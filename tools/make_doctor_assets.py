@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from edgenas.backends.onnxruntime import OrtRunner
-from edgenas.compress.qdq import quantize_qdq
+from edgenas.compress.qdq import qdq_flavour, quantize_qdq
 from edgenas.latency.bundle import randomize_batchnorm
 from edgenas.modelio.onnx_export import export_onnx
 from edgenas.targets import load_target
@@ -47,7 +47,7 @@ def main() -> int:
     calib = [inputs[i] for i in range(8)]
     for name, target in (("tiny.trt-int8.onnx", "t4-trt-int8"), ("tiny.ort-int8.onnx", "cpu-x86-ort-int8")):
         t = load_target(target)
-        quantize_qdq(fp32, OUT / name, calib, t.quantization, flavour="tensorrt" if t.backend == "tensorrt" else "onnxruntime")
+        quantize_qdq(fp32, OUT / name, calib, t.quantization, flavour=qdq_flavour(t))
     x = inputs[:, 0]
     with OrtRunner(fp32) as r:
         ref = run_batched(r, x, 1)

@@ -1,6 +1,7 @@
 """Board side: one folder per runtime (Polygraphy's backend/<name> shape), each owning how a model is
-built, loaded, run and timed behind the ``Runner`` interface. Imports numpy plus the backend's own
-package (onnxruntime, tensorrt, torch), lazily; never torch for the ONNX Runtime or TensorRT backends.
+built, loaded, run and timed behind the ``Runner`` interface, and describing itself once in its spec.py
+(precisions, Q/DQ flavour, timing method, install line, what it runs; see registry.py). Imports numpy plus
+the backend's own package (onnxruntime, tensorrt, torch), lazily; never torch for ONNX Runtime or TensorRT.
 """
 
 import dataclasses
@@ -9,21 +10,16 @@ from typing import Any
 from ..errors import EdgenasError
 from ..runtime.base import Runner
 
-BACKENDS = ("onnxruntime", "tensorrt", "torch")
-
 
 def make_runner(path, target, **options: Any) -> Runner:
-    """The runner for ``target.backend`` with the target's threads / providers / precision."""
-    if target.backend == "onnxruntime":
-        from .onnxruntime import OrtRunner
+    """The runner for ``target.backend`` (its folder's spec.py) with the target's threads / providers / precision."""
+    from .registry import get_backend, list_backends
 
-        return OrtRunner(path, threads=target.threads, graph_optimization=target.graph_optimization,
-                         providers=target.providers)
-    if target.backend == "tensorrt":
-        from .tensorrt import runner_for
-
-        return runner_for(path, target, **options)
-    raise EdgenasError("backend '{}' has no file runner; known: onnxruntime, tensorrt".format(target.backend))
+    spec = get_backend(target.backend)
+    if spec.make_runner is None:
+        raise EdgenasError("backend '{}' has no file runner; the ones that run files: {}".format(
+            target.backend, ", ".join(n for n in list_backends() if get_backend(n).make_runner is not None)))
+    return spec.make_runner(path, target, **options)
 
 
 def reference_target(target):

@@ -1,7 +1,7 @@
 """Drive a board over the system's OpenSSH: describe it once, install the board side, move files by
 content hash, run resumable remote jobs and fetch what they write. The files stay the contract.
 
-Host API (lazy, so the board-side ``edgenas.board.agent`` imports nothing host-only):
+Host API (lazy, so the board-side ``edgenas.agent`` imports nothing host-only):
 ``remote_profile``, ``remote_build``, ``remote_validate``, ``setup_board``, ``clean_board``, ``board_jobs``,
 ``remote_for`` + ``run_job``/``JobSpec``, ``board_out_paths``.
 """

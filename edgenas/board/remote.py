@@ -2,7 +2,7 @@
 
 ``connect`` probes the board's Python (a tiny script that any Python runs, so an old one is named, not
 crashed on), installs the board-side wheel when this build is missing, and returns a ``Remote`` whose
-``call`` runs ``python -m edgenas.board.agent`` in the board's work dir.
+``call`` runs ``python -m edgenas.agent`` in the board's work dir.
 """
 
 import json
@@ -137,7 +137,7 @@ class Remote:
 
     def agent_command(self, args: List[str]) -> str:
         return "cd {} && {}".format(shlex.quote(self.workdir), remote_command(
-            ["env", "PYTHONPATH=" + self.lib, self.board.python, "-m", "edgenas.board.agent", "--workdir", self.workdir]
+            ["env", "PYTHONPATH=" + self.lib, self.board.python, "-m", "edgenas.agent", "--workdir", self.workdir]
             + list(args)))
 
     def call(self, args: List[str], payload: Any = None, timeout: Optional[float] = 300) -> Any:
@@ -162,17 +162,22 @@ def connect(board: BoardEntry, accept_new_host_key: bool = False, log: Optional[
 
 
 def readiness(remote: Remote, doctor: Dict[str, Any], backend: Optional[str]) -> List[str]:
-    """What the board lacks for ``backend`` (None: either runtime), each with the exact line that installs it."""
+    """What the board lacks for ``backend`` (None: any runtime that runs files), each with the line that installs it
+    (the backend's spec.py)."""
+    from ..backends.registry import all_backends, get_backend
+
     py = remote.board.python
     problems = []
     if not doctor.get("numpy"):
         problems.append("numpy is missing: {} -m pip install --user numpy (or: sudo apt-get install -y python3-numpy)".format(py))
-    if backend in (None, "onnxruntime") and not doctor.get("onnxruntime") and not (backend is None and doctor.get("tensorrt")):
-        problems.append("onnxruntime is missing: {} -m pip install --user onnxruntime".format(py))
-    if backend == "tensorrt":
-        if not doctor.get("tensorrt"):
-            problems.append("TensorRT is not installed (its Python bindings are missing): on a Jetson, sudo apt-get "
-                            "install -y python3-libnvinfer (JetPack); elsewhere {} -m pip install tensorrt".format(py))
-        if not (doctor.get("cudart") or doctor.get("cuda")):
-            problems.append("the CUDA runtime (libcudart) was not found: install the CUDA toolkit / JetPack's cuda-runtime")
+    if backend is None:  # no target yet: any runtime that runs files will do
+        runners = [b for b in all_backends() if b.runs and not b.needs_cuda]
+        if not any(doctor.get(b.module) for b in all_backends() if b.runs):
+            problems += ["{} is not installed ({} is missing): {}".format(b.title, b.module, b.install_line(py)) for b in runners]
+        return problems
+    spec = get_backend(backend)
+    if spec.runs and not doctor.get(spec.module):  # a backend that runs files on the board needs its runtime there
+        problems.append("{} is not installed ({} is missing): {}".format(spec.title, spec.module, spec.install_line(py)))
+    if spec.needs_cuda and not (doctor.get("cudart") or doctor.get("cuda")):
+        problems.append("the CUDA runtime (libcudart) was not found: install the CUDA toolkit / JetPack's cuda-runtime")
     return problems

@@ -18,6 +18,8 @@ from .._version import __version__
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the edgenas package this module belongs to
 SKIP_DIRS = {"__pycache__"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".so", ".tmp")
+# The shipped latency tables are the host's search inputs; a board times its own (targets ship: doctor --target).
+SKIP_PREFIXES = ("edgenas/shipped/latency_tables/",)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -31,7 +33,7 @@ def _package_files() -> List[Tuple[str, bytes]]:
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root.parent)
         if p.is_file() and not SKIP_DIRS.intersection(rel.parts) and not p.name.endswith(SKIP_SUFFIXES) \
-                and not p.name.startswith("."):
+                and not p.name.startswith(".") and not rel.as_posix().startswith(SKIP_PREFIXES):
             files.append((rel.as_posix(), p.read_bytes()))
     return files
 

@@ -1,6 +1,5 @@
 """edgenas inspect table T"""
 
-from ..latency.table import LatencyTable
 from .common import num
 
 
@@ -15,11 +14,11 @@ def add_parser(sub) -> None:
 
 
 def run_table(args) -> int:
-    table = LatencyTable.load(args.path)
-    print("\n".join(table.summary()))
+    from .. import api
+
+    info = api.inspect_table(args.path, top=args.top)
+    print("\n".join(info.summary))
     if args.top > 0:
-        by_lat = sorted(table.entries.items(), key=lambda kv: -kv[1]["median_ms"])[: args.top]
-        by_noise = sorted(table.entries.items(), key=lambda kv: -kv[1].get("noise_pct", 0.0))[: args.top]
-        print("slowest    " + "; ".join("{} {:.4f} ms".format(k, e["median_ms"]) for k, e in by_lat))
-        print("noisiest   " + "; ".join("{} {:.1f}%".format(k, e.get("noise_pct", 0.0)) for k, e in by_noise))
+        print("slowest    " + "; ".join("{} {:.4f} ms".format(k, ms) for k, ms in info.slowest))
+        print("noisiest   " + "; ".join("{} {:.1f}%".format(k, pct) for k, pct in info.noisiest))
     return 0

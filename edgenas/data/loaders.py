@@ -7,6 +7,7 @@ downloaded at run time.
 
 import gzip
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -58,6 +59,9 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise EdgenasError("{} is not an unsigned-byte IDX file (bad magic number)".format(path))
     ndim = data[3]
+    if ndim == 0 or len(data) < 4 + 4 * ndim:
+        raise EdgenasError("{} is truncated or damaged: its IDX header names {} dimensions but the file has {} bytes; "
+                           "copy it again".format(path, ndim, len(data)))
     dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
@@ -78,6 +82,12 @@ def load_idx_dir(root: Path, split: str, classes: Optional[List[str]] = None) ->
     if pair is None:
         raise EdgenasError("{} has no {}-images-idx3-ubyte[.gz] / labels pair".format(root, "train" if split == "train" else "t10k"))
     images, labels = read_idx(pair[0]), read_idx(pair[1]).astype(np.int64)
+    if images.ndim != 3:
+        raise EdgenasError("{} holds a {}-D array {}; an images file is 3-D (N, H, W): is it a labels file under the "
+                           "images name?".format(pair[0], images.ndim, list(images.shape)))
+    if labels.ndim != 1:
+        raise EdgenasError("{} holds a {}-D array {}; a labels file is 1-D (N,): is it an images file under the "
+                           "labels name?".format(pair[1], labels.ndim, list(labels.shape)))
     if images.shape[0] != labels.shape[0]:
         raise EdgenasError("{}: {} images but {} labels".format(root, images.shape[0], labels.shape[0]))
     n_cls = int(labels.max()) + 1
@@ -93,8 +103,9 @@ def load_npz(path: Path) -> Dataset:
             if ik is None or lk is None:
                 raise EdgenasError("{} must hold arrays 'images' and 'labels' (has: {})".format(path, ", ".join(sorted(keys))))
             images, labels = z[ik], z[lk]
-    except (OSError, ValueError) as e:
-        raise EdgenasError("cannot read {} as .npz: {}".format(path, str(e).splitlines()[0]))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # absent, empty, not a zip, truncated
+        why = "not an .npz file" if "pickle" in str(e) else (str(e).splitlines() or [type(e).__name__])[0]
+        raise EdgenasError("cannot read {} as .npz: {}; write it with np.savez(path, images=x, labels=y)".format(path, why))
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):

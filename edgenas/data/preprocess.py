@@ -1,5 +1,6 @@
 """Numpy preprocessing that matches training (board-side safe): scale, pad/crop, normalise."""
 
+import zipfile
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -41,9 +42,16 @@ def load_inputs(path) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         with np.load(str(path), allow_pickle=False) as z:
             if "inputs" not in z.files:
                 raise EdgenasError("{} must hold an 'inputs' array (and optionally 'labels')".format(path))
-            return z["inputs"].astype(np.float32), (z["labels"] if "labels" in z.files else None)
-    except (OSError, ValueError) as e:
-        raise EdgenasError("cannot read inputs {}: {}".format(path, str(e).splitlines()[0]))
+            inputs, labels = z["inputs"].astype(np.float32), (z["labels"] if "labels" in z.files else None)
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:  # absent, empty, not a zip, truncated
+        why = "not an .npz file" if "pickle" in str(e) else (str(e).splitlines() or [type(e).__name__])[0]
+        raise EdgenasError("cannot read inputs {}: {}; write it with np.savez(path, inputs=x)".format(path, why))
+    if labels is not None:
+        if labels.ndim != 1 or labels.dtype.kind not in "iu" or (inputs.ndim and len(labels) != len(inputs)):
+            raise EdgenasError("{}: 'labels' must be integers, one per input ({} inputs), got {} {} values; fix the file "
+                               "or drop 'labels'".format(path, len(inputs) if inputs.ndim else 0, labels.dtype,
+                                                          list(labels.shape)))
+    return inputs, labels
 
 
 def check_inputs(x: np.ndarray, sidecar: Optional[Dict[str, Any]], where: str) -> None:

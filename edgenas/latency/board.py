@@ -20,6 +20,7 @@ from ..runtime.timing import measure_interleaved, stats
 from ..util.io import atomic_write_json, sha256_file
 from ..util.progress import progress
 from .calibrate import fit_calibration
+from .manifest import check_manifest
 from .table import BUNDLE_SCHEMA, LatencyTable
 
 
@@ -30,10 +31,13 @@ def load_manifest(bundle_dir) -> Dict[str, Any]:
                            "edgenas profile plan --target T --space S --bundle {}".format(bundle_dir, bundle_dir))
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
+    except ValueError:  # truncated, torn, or binary (UnicodeDecodeError)
         raise EdgenasError("{} is corrupt or truncated; re-plan the bundle".format(path))
+    except OSError as e:
+        raise EdgenasError("cannot read {}: {}".format(path, e.strerror or e))
     if not isinstance(manifest, dict) or manifest.get("schema") != BUNDLE_SCHEMA:
         raise EdgenasError("{} has schema {!r}; this edgenas reads '{}'".format(path, manifest.get("schema") if isinstance(manifest, dict) else None, BUNDLE_SCHEMA))
+    check_manifest(manifest, path)
     return manifest
 
 

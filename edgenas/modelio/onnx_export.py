@@ -41,7 +41,10 @@ def check_model(model, where: str) -> None:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
-        raise EdgenasError("{}: invalid ONNX model: {}".format(where, str(e).splitlines()[0]))
+        from .onnx_ops import unknown_nodes_error
+
+        raise unknown_nodes_error(model, where, "replace the op or export the model with standard ONNX ops") or \
+            EdgenasError("{}: invalid ONNX model: {}".format(where, str(e).splitlines()[0]))
 
 
 def io_shapes(path) -> Tuple[list, list]:

@@ -32,8 +32,8 @@ def board_deploy(p, fp32: str, artifact: str, table: str) -> str:
     v = c.validate
 
     def do_validate():
-        r = validate(run, fp32, t, vd, c.data, limit=v.limit, table=table, max_acc_drop=v.max_acc_drop_pt,
-                     min_agreement=v.min_agreement_pct, min_cosine=v.min_cosine,
+        r = validate(run, fp32, t, vd, c.data, limit=v.limit, table=table, max_acc_drop=v.max_acc_drop,
+                     min_agreement=v.min_agreement, min_cosine=v.min_cosine,
                      max_latency_over_predicted=v.max_latency_over_predicted, board=c.board, progress=False)
         return "{} on board {}".format(r.status, c.board)
 

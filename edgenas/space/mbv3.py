@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import EdgenasError, suggest
 from .base import Gene, Space
 from .blocks import ACTS, LAYER_ORDER, format_block, make_divisible, out_size, parse_block
+from .checks import check_mbv3_options
 
 
 class MBV3Space(Space):
@@ -28,6 +29,7 @@ class MBV3Space(Space):
                 raise EdgenasError("space '{}': option '{}' must be a {}, got {!r}".format(name, key, want.__name__, value))
         cfg = dict(defaults)
         cfg.update(overrides)
+        check_mbv3_options(name, cfg)
         cfg["stages"] = [list(s) for s in cfg["stages"]]
         for key in ("depths", "kernels", "expands", "acts", "se"):
             cfg[key] = list(cfg[key])

@@ -61,6 +61,7 @@ def prune(model: PathLike, table: PathLike, latency_ms: float, out: PathLike, ro
     import torch
     import torch.nn.functional as F
 
+    from ..backends.registry import get_backend
     from ..compress.prune import measure_latency_fn, prune_to_latency
     from ..latency.predictor import Predictor
     from ..latency.table import LatencyTable
@@ -75,6 +76,9 @@ def prune(model: PathLike, table: PathLike, latency_ms: float, out: PathLike, ro
     dev = resolve_device(device)
     net, meta, space = load_model(model)
     lat_table = LatencyTable.load(table)
+    from ..latency.drift import warn_foreign
+
+    warn_foreign(lat_table)
     pred = Predictor(lat_table, space)
     target = target_from_dict(lat_table.header["target"], "table target")
     spec = data or meta.get("data") or meta.get("options", {}).get("data")
@@ -87,7 +91,7 @@ def prune(model: PathLike, table: PathLike, latency_ms: float, out: PathLike, ro
         return r
 
     x = torch.randn(*space.input_shape())
-    measure_fn = measure_latency_fn(target, space.input_shape()) if measure and target.backend == "onnxruntime" else None
+    measure_fn = measure_latency_fn(target, space.input_shape()) if measure and get_backend(target.backend).host_timing else None
     taylor_x, taylor_y = (v.cpu() for v in d["train"].batch(torch.arange(min(256, len(d["train"])))))
 
     def taylor_grads(m):
@@ -155,19 +159,24 @@ def _save_board_inputs(path: Path, n: int):
 def quantize(model: PathLike, out: PathLike, target="cpu-x86-ort-int8", method: str = "minmax", calib_size: int = 256,
              calib_data: Optional[str] = None, calib_inputs: Optional[PathLike] = None, min_sqnr_db: Optional[float] = 15.0,
              calib_cache_in: Optional[PathLike] = None, calib_cache_out: Optional[PathLike] = None,
-             keep_float: Optional[List[int]] = None, precision_plan: Optional[List[str]] = None) -> QuantizeResult:
+             keep_float: Optional[List[int]] = None, precision_plan: Optional[List[str]] = None,
+             shapes=None) -> QuantizeResult:
     """Static INT8 Q/DQ in the flavour ``target``'s backend takes (TensorRT: symmetric int8, no quantized
     bias), calibrated on the model's own data; layers whose SQNR falls below ``min_sqnr_db`` stay in
     float (None disables), as do the layers (block indices) in ``keep_float`` and the fp32 ops of a
-    precision plan (``precision_plan``, by default the one a mixed search stored in the ONNX sidecar)."""
+    precision plan (``precision_plan``, by default the one a mixed search stored in the ONNX sidecar).
+    ``calib_inputs``: an .npz, or (a model with dynamic dims) a folder of .npz files or a comma-separated list,
+    each at its own shape; ``shapes`` (runtime.shapes syntax): the deployment's ranges, which every calibration
+    input must lie in (the report says how much of each range the calibration spans)."""
     check_args(dict(calib_size=calib_size, min_sqnr_db=-1 if min_sqnr_db is None else min_sqnr_db))
     import dataclasses
 
     from ..compress.qdq import qdq_flavour
     from ..compress.quantize import quantize_model
-    from ..data.preprocess import dataset_inputs, load_inputs
+    from ..data.preprocess import dataset_inputs
     from ..modelio.model_export import read_sidecar, sidecar_path
     from ..modelio.onnx_export import load_onnx
+    from ..modelio.onnx_ops import check_ort_loadable
     from ..util.io import atomic_write_json
 
     if method not in ("minmax", "entropy", "percentile"):
@@ -179,6 +188,7 @@ def quantize(model: PathLike, out: PathLike, target="cpu-x86-ort-int8", method: 
     output_path(out, "quantized ONNX")
     t0 = time.time()
     load_onnx(model)
+    check_ort_loadable(model, "quantize needs a model ONNX Runtime can run (it calibrates with it): replace the op")
     flavour = qdq_flavour(t)
     quant = dataclasses.replace(t.quantization, method=method)
     side = read_sidecar(model)
@@ -186,9 +196,14 @@ def quantize(model: PathLike, out: PathLike, target="cpu-x86-ort-int8", method: 
     plan = plan or None  # an empty plan: quantize every op, whatever the sidecar says
     if plan is not None:
         keep_float = sorted(set(keep_float or []) | set(_plan_float_blocks(plan, side, t)))
-    if calib_inputs:
-        calib, _ = load_inputs(calib_inputs)
-        calib = calib[:calib_size]
+    notes: List[str] = []
+    if calib_inputs and _varying(calib_inputs):
+        calib = _varying_calib(model, calib_inputs, calib_size, shapes, notes)
+    elif shapes:
+        raise EdgenasError("shapes (--shapes) check a calibration set of several sizes: give --calib-inputs a folder of .npz "
+                           "files (one per shape) or a comma-separated list of them")
+    elif calib_inputs:
+        calib = _calib_inputs(model, calib_inputs, calib_size)
     else:
         calib, _ = dataset_inputs(calib_data, side, calib_size, split="train", seed=1)
     report = quantize_model(model, out, calib, quant, None if min_sqnr_db is None or min_sqnr_db < 0 else min_sqnr_db,
@@ -198,8 +213,59 @@ def quantize(model: PathLike, out: PathLike, target="cpu-x86-ort-int8", method: 
                                                   precision_plan=plan,
                                                   quantization=dict(report, target=t.name), fp32_source=str(model)))
     kept = report.get("kept_float", [])
-    return QuantizeResult(Path(out), flavour, kept, len(calib), Path(model).stat().st_size / 1024,
+    report["calibration_notes"] = notes
+    n_calib = len(next(iter(calib.values()))) if isinstance(calib, dict) else \
+        sum(len(next(iter(b.values()))) for b in calib) if isinstance(calib, list) else len(calib)
+    return QuantizeResult(Path(out), flavour, kept, n_calib, Path(model).stat().st_size / 1024,
                           Path(out).stat().st_size / 1024, round(time.time() - t0, 1), report)
+
+
+def _varying(path) -> bool:
+    return isinstance(path, (list, tuple)) or "," in str(path) or Path(str(path)).is_dir()
+
+
+def _varying_calib(model: PathLike, path, n: int, shapes, notes: List[str]) -> List[Dict[str, Any]]:
+    """Calibration batches of several shapes (a model with dynamic dims): every .npz in a folder (or a list), each
+    checked against the model's fixed dims and cut into single inferences; with ``shapes``, each must lie in a
+    profile, and ``notes`` gets how much of each declared range they span."""
+    from ..runtime import shapes as S
+    from ..validation.inputs import load_npz_inputs, onnx_io
+
+    files = sorted(Path(str(path)).glob("*.npz")) if not isinstance(path, (list, tuple)) and Path(str(path)).is_dir() \
+        else [Path(p.strip()) for p in (path if isinstance(path, (list, tuple)) else str(path).split(",")) if str(p).strip()]
+    if not files:
+        raise EdgenasError("calibration folder {} holds no .npz files; save one per input shape with np.savez".format(path))
+    io = onnx_io(model)
+    batch = next((t.dims[0] for t in io.inputs if t.dims and isinstance(t.dims[0], int) and t.dims[0] > 0), 1)
+    batches: List[Dict[str, Any]] = []
+    for f in files:
+        feeds, _ = load_npz_inputs(f, io, {})
+        m = len(next(iter(feeds.values())))
+        batches += [{k: v[i:i + batch] for k, v in feeds.items()} for i in range(0, m - batch + 1, batch)]
+    batches = _spread(batches, max(1, n // batch))
+    if shapes:
+        profiles = S.resolve(shapes, model)
+        notes += S.coverage([{k: v.shape for k, v in b.items()} for b in batches], profiles)
+    return batches
+
+
+def _spread(batches: List[Dict[str, Any]], n: int) -> List[Dict[str, Any]]:
+    """At most ``n`` batches, taken evenly across the list (so every shape stays represented)."""
+    if len(batches) <= n:
+        return batches
+    import numpy as np
+
+    return [batches[int(i)] for i in np.linspace(0, len(batches) - 1, n).round().astype(int)]
+
+
+def _calib_inputs(model: PathLike, path: PathLike, n: int):
+    """The first ``n`` samples of a calibration .npz: an array for a one-input model ('inputs' or its name), or
+    {input name: array} for a model with several inputs; checked against the model's inputs."""
+    from ..validation.inputs import load_npz_inputs, onnx_io
+
+    io = onnx_io(model)
+    feeds, _ = load_npz_inputs(path, io, {}, n)
+    return next(iter(feeds.values())) if len(feeds) == 1 else feeds
 
 
 def _plan_float_blocks(plan, side: Dict[str, Any], target) -> List[int]:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..backends.registry import get_backend
 from ..util.checks import check, output_dir, output_path
 from .common import PathLike, as_space, as_target
 
@@ -114,7 +115,7 @@ def profile(target, out: PathLike, space="mbv3-small", resolution: Optional[int]
     t, s = as_target(target), as_space(space, resolution, space_options)
     output_path(out, "latency table")
     t0 = time.time()
-    if t.backend == "torch":
+    if not get_backend(t.backend).profiles_bundles:  # timed from its own modules, not an ONNX ops bundle
         from ..latency.torch_profile import profile_torch
 
         table = profile_torch(s, t, out, n_networks=networks, seed=seed, show_progress=progress)
@@ -152,9 +153,9 @@ def _profile_on_boards(board, target, out, space, resolution, space_options, net
                 raise EdgenasError("board '{}' has no target; pass one (--target) or set it: edgenas board add {} {} "
                                    "--target T --force".format(e.name, e.name, e.url))
             t = as_target(target if target is not None else e.target)
-            if t.backend == "torch":
-                raise EdgenasError("target '{}' times PyTorch ops on the GPU itself; run edgenas profile --target {} on "
-                                   "that machine (boards run ONNX Runtime or TensorRT)".format(t.name, t.name))
+            if not get_backend(t.backend).profiles_bundles:
+                raise EdgenasError("target '{}' times its backend's own modules on the machine itself; run edgenas profile "
+                                   "--target {} on that machine (boards time ONNX ops bundles)".format(t.name, t.name))
             b = Path(bundle) if bundle else default_bundle_dir(s, t, networks, seed)
             if b not in bundles:
                 from ..latency.bundle import plan_bundle as plan

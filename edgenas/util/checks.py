@@ -71,9 +71,11 @@ SPECS: Dict[str, Num] = {
     "round_to": _count(1, 1024), "min_sqnr_db": Num(ge=-1, le=200), "inputs": _count(1, optional=True),
     "n": _count(1, 10 ** 6), "top": _count(0, 10 ** 6),
     "max_acc_drop": Num(ge=0), "min_agreement": Num(ge=0), "min_cosine": Num(ge=-1),
-    "max_latency_over_predicted": Num(gt=0, le=1e6), "max_acc_drop_pt": Num(ge=0),
-    "min_agreement_pct": Num(ge=0), "max_active": _count(1, 100000, optional=True),
-    "timeout_s": Num(gt=0, le=1e7), "max_upload_mb": Num(gt=0, le=1 << 30, hint="the upload cap in MB (2048 = 2 GiB)"),
+    "max_latency_over_predicted": Num(gt=0, le=1e6),
+    "max_active": _count(1, 100000, optional=True),
+    "max_metric_drop": Num(ge=0, hint="the largest allowed drop of the metric hook's value, in its own units"),
+    "error_quantile": Num(gt=0, le=1), "max_latency_ms": Num(gt=0, le=1e6, optional=True),
+    "timeout_s": Num(gt=0, le=1e7), "budget_s": Num(gt=0, le=1e5, hint="seconds of timing"), "max_upload_mb": Num(gt=0, le=1 << 30, hint="the upload cap in MB (2048 = 2 GiB)"),
 }
 
 

@@ -11,6 +11,7 @@ def _runner(path, target, **options):
 
 SPEC = BackendSpec(
     name="tensorrt",
+    title="TensorRT",
     summary="TensorRT engines (pure plan + sidecar) built on the board from ONNX; explicit Q/DQ for INT8",
     precisions=("fp32", "fp16", "int8"),
     qdq_flavour="tensorrt",

@@ -1,27 +1,22 @@
-"""Board-side entry point that the host runs over ssh: ``python -m edgenas.board.agent --workdir P <command>``.
+"""Board-side entry point that the host runs over ssh: ``python -m edgenas.agent --workdir P <command>``.
 
 Commands answer with one JSON object on stdout (``job-wait`` streams JSON lines); a user error is one
-line on stderr and exit 1. torch and onnx are blocked before anything else is imported: the board side
-never needs them, and a board that lacks them must behave the same as one that has them.
+line on stderr and exit 1. torch and onnx are blocked before anything else is imported (edgenas/agent/__main__.py):
+the board side never needs them, and a board that lacks them must behave the same as one that has them.
 Python 3.8, stdlib + numpy + the backend's runtime.
 """
 
+import argparse
+import json
+import os
+import platform
 import sys
+import time
+from typing import Any, Dict, List, Optional
 
-if __name__ == "__main__":  # run on the board: block them before anything else imports (never on import)
-    for _heavy in ("torch", "onnx"):
-        sys.modules[_heavy] = None  # type: ignore[assignment]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from typing import Any, Dict, List, Optional  # noqa: E402
-
-from ..errors import EdgenasError  # noqa: E402
-from ..util.checks import cli_type  # noqa: E402
-from . import agent_jobs, agent_store  # noqa: E402
+from ..errors import EdgenasError
+from ..util.checks import cli_type
+from . import jobs as agent_jobs, store as agent_store
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../lib/<build>/edgenas on a board
 
@@ -80,6 +75,12 @@ def environment(workdir: str) -> Dict[str, Any]:
 
     info["cudart"] = ctypes.util.find_library("cudart")
     info["cuda_python"] = any(importlib.util.find_spec(m) is not None for m in ("cuda", "pycuda"))
+    try:  # compared with a table's provenance; a board without numpy still answers the rest
+        from ..runtime.device import fingerprint, software_versions
+
+        info["device"], info["software"] = fingerprint(), software_versions()
+    except Exception:
+        info["device"], info["software"] = None, None
     return info
 
 
@@ -150,18 +151,23 @@ def validate(args) -> int:
     report, not an error: the job succeeds and the host fetches the report."""
     from ..tasks.validate import validate_saved
 
+    from ..backends.registry import get_backend
+
     target = _target(args.target_json)
-    if target.backend == "tensorrt" and args.artifact.endswith(".onnx"):
-        _allow_onnx()  # an ONNX on a TensorRT target is built into an engine first
+    if get_backend(target.backend).builds_engine and args.artifact.endswith(".onnx"):
+        _allow_onnx()  # an ONNX on an engine-building target (TensorRT) is built into an engine first
     r = validate_saved(args.artifact, target, args.inputs, args.ref_outputs, args.out,
                        args.max_acc_drop, args.min_agreement, args.min_cosine, args.predicted_ms,
-                       max_latency_over_predicted=args.max_latency_over_predicted)
+                       max_latency_over_predicted=args.max_latency_over_predicted,
+                       thresholds=json.loads(args.thresholds_json) if args.thresholds_json else None,
+                       class_outputs=[c for c in (args.class_outputs or "").split(",") if c] or None,
+                       save_outputs=args.save_outputs)
     _say(r.markdown.read_text(encoding="utf-8"))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m edgenas.board.agent", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edgenas.agent", description=__doc__.splitlines()[0])
     p.add_argument("--workdir", required=True, help="the board's edgenas work dir (absolute)")
     sub = p.add_subparsers(dest="cmd", metavar="<command>")
     sub.required = True
@@ -196,10 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--inputs", required=True)
     va.add_argument("--ref-outputs", required=True)
     va.add_argument("--out", required=True)
-    for flag, default in (("--max-acc-drop", 1.0), ("--min-agreement", 97.0), ("--min-cosine", 0.99),
-                          ("--max-latency-over-predicted", 1.10)):
-        va.add_argument(flag, type=cli_type(flag.lstrip("-").replace("-", "_"), flag), default=default)
+    from ..validation.report import Thresholds
+
+    th = Thresholds()  # the defaults, declared once
+    for name in ("max_acc_drop", "min_agreement", "min_cosine", "max_latency_over_predicted"):
+        flag = "--" + name.replace("_", "-")
+        va.add_argument(flag, type=cli_type(name, flag), default=getattr(th, name))
     va.add_argument("--predicted-ms", type=cli_type("latency_ms", "--predicted-ms"))
+    va.add_argument("--thresholds-json", help="every threshold as JSON (tolerances per output too); replaces the four above")
+    va.add_argument("--class-outputs", help="comma-separated outputs that hold class scores")
+    va.add_argument("--save-outputs", help="also save the artifact's outputs here (the host runs a metric hook on them)")
     return p
 
 
@@ -249,6 +261,3 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write("edgenas-agent: error: {}{}\n".format(e.strerror or e, ": " + e.filename if e.filename else ""))
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import EdgenasError
 from ..util.io import atomic_write_json
-from .agent_store import sha256_path
+from .store import sha256_path
 
 HEARTBEAT_S = 5.0
 START_MARK = "edgenas-agent: start "
@@ -102,7 +102,7 @@ def start(workdir: str, job_dir: str, spec: Dict[str, Any], fresh: bool = False)
                 os.unlink(os.path.join(job_dir, name))
         atomic_write_json(os.path.join(job_dir, "job.json"), spec)
         with open(os.path.join(job_dir, "job.log"), "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "edgenas.board.agent", "--workdir", workdir, "job-run",
+            proc = subprocess.Popen([sys.executable, "-m", "edgenas.agent", "--workdir", workdir, "job-run",
                                      os.path.abspath(job_dir)], cwd=job_dir, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         with open(os.path.join(job_dir, "job.pid"), "w") as f:
