@@ -149,5 +149,19 @@ def stable_fingerprint() -> Dict[str, Any]:
     jet = jetson_info()
     if jet.get("model"):
         fp["jetson"] = {k: jet.get(k) for k in ("model", "l4t", "nvpmodel")}
-    fp["software"] = software_versions()
+    fp["software"] = _installed(("onnxruntime", "onnxruntime-gpu", "tensorrt", "numpy"))  # not what happens to be imported
     return fp
+
+
+def _installed(dists) -> Dict[str, str]:
+    try:
+        from importlib import metadata
+    except ImportError:  # Python 3.7
+        return {}
+    out = {}
+    for d in dists:
+        try:
+            out[d] = metadata.version(d)
+        except Exception:
+            pass
+    return out
