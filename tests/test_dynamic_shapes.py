@@ -201,3 +201,27 @@ def test_int8_with_mixed_size_calibration_and_validation_at_two_shapes(models, t
     np.savez(big, x=rng.standard_normal((1, 3, 200, 200)).astype(np.float32))
     with pytest.raises(EdgenasError, match="input x 1x3x200x200 is outside every optimization profile"):
         edgenas.validate(q, models["fcn"], "cpu-x86-ort-int8", tmp_path / "rep200", inputs=big, shapes=SHAPES, progress=False)
+
+
+def test_pipeline_model_section_takes_shapes_checks_them_and_runs_at_opt(models, tmp_path):
+    """`model:` with `shapes:`: a TensorRT target is checked with the profiles and its board commands carry them; an
+    ONNX Runtime run validates at the opt shape; a range the model's ops reject stops the run before any stage."""
+    from edgenas.pipeline.run import run_pipeline
+
+    logs = []
+    trt = run_pipeline({"model": str(models["fcn"]), "target": "jetson-orin-nano-trt-fp16", "shapes": [SHAPES],
+                        "out": str(tmp_path / "trt"), "validate": {"limit": 8}}, log=logs.append)
+    text = "\n".join(logs)
+    assert "passes the TensorRT" in text and "x 1x3x32x32..1x3x160x160 (opt 1x3x64x64)" in text
+    assert any("--shapes " + SHAPES in c for c in trt.board_commands)
+    logs.clear()
+    ort = run_pipeline({"model": str(models["fcn"]), "target": str(fast_target(tmp_path)), "shapes": SHAPES,
+                        "out": str(tmp_path / "ort"), "validate": {"limit": 8}}, log=logs.append)
+    assert ort.status == "PASS"
+    import numpy as np
+
+    assert np.load(tmp_path / "ort" / "00-model" / "inputs.npz")["inputs"].shape[1:] == (3, 64, 64)  # the opt shape
+    with pytest.raises(EdgenasError, match="Reshape"):
+        run_pipeline({"model": str(models["fixed"]), "target": "cpu-x86-ort-fp32", "shapes": SHAPES,
+                      "out": str(tmp_path / "bad")}, log=logs.append)
+    assert not (tmp_path / "bad" / "00-model").exists()

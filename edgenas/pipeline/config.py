@@ -73,6 +73,9 @@ class PipelineConfig:
     model: Optional[str] = None
     inputs: Optional[str] = None  # with model: an .npz, one array per input name (+ 'labels'); none: random, warned
     input_shape: Dict[str, Any] = field(default_factory=dict)  # with model: {input: "1x3x224x224"} for dynamic dims
+    # with model: TensorRT optimization profiles, "NAME:MIN,OPT,MAX" (a list; a repeated name starts another profile);
+    # the other stages run, and the budget applies, at the opt shape of the first profile unless input_shape says otherwise
+    shapes: Optional[Any] = None
     resolution: Optional[int] = None
     table: Optional[str] = None
     search_table: Optional[str] = None
@@ -109,8 +112,8 @@ class PipelineConfig:
         elif self.quantize.plan is not None:
             raise EdgenasError("{}.quantize.plan is for your own model (model: path.onnx); a search plans its precision "
                                "itself (precision: auto|single|mixed)".format(where))
-        elif self.inputs is not None or self.input_shape:
-            raise EdgenasError("{}: inputs and input_shape are for your own model; add model: path.onnx, or drop them "
+        elif self.inputs is not None or self.input_shape or self.shapes:
+            raise EdgenasError("{}: inputs, input_shape and shapes are for your own model; add model: path.onnx, or drop them "
                                "(a search validates on its dataset)".format(where))
         if self.board is not None:
             from ..board.registry import get_board

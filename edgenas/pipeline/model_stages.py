@@ -129,7 +129,17 @@ def run_model(p) -> Dict[str, Any]:
     model = str(c.model)
     io = onnx_io(model)
     check_opset(io)
-    shapes = parse_input_shapes(c.input_shape, io)
+    profiles = None
+    if c.shapes:  # TensorRT profiles; everything else runs at the first profile's opt shape unless input_shape says
+        from ..runtime import shapes as S
+
+        profiles = S.resolve(c.shapes, model, "shapes")
+        bad = S.infer_problems(model, profiles)
+        if bad:
+            raise EdgenasError("shapes: {}".format(bad[0]))
+        p.log("[{:<9}] shapes   {}; validation and the budget at opt".format("inputs", S.describe(profiles)))
+    opt = {n: list(v) for n, v in S.at(profiles[0], "opt").items()} if profiles else None
+    shapes = parse_input_shapes(c.input_shape or opt, io)
     for flag, mapping in (("validate.atol", v.atol), ("validate.rtol", v.rtol), ("validate.error_stat", v.error_stat)):
         check_names(mapping, io.output_names, flag)
     if v.class_outputs and v.class_outputs != ["none"]:
@@ -188,7 +198,9 @@ def run_model(p) -> Dict[str, Any]:
         batch_dynamic = any(not isinstance(tn.dims[0], int) for tn in io.inputs if tn.dims)
         b = next((s[0] for s in shapes.values()), 1)
         dyn = (b, b, b) if batch_dynamic else None
-        rep = check(artifact, t, dyn)
+        if profiles:
+            dyn = None  # the profiles cover every dynamic dimension, the batch included
+        rep = check(artifact, t, dyn, shapes=c.shapes)
         if not rep.ok:
             raise EdgenasError("pipeline stage 'check' failed: {} fails the TensorRT {} check: {}".format(
                 artifact, rep.tensorrt, rep.problems[0]))
@@ -197,13 +209,15 @@ def run_model(p) -> Dict[str, Any]:
         engine = str(o / "08-engine" / "model.engine")
         if c.board or _has_tensorrt():
             where = {"board": c.board} if c.board else {}
-            p.stage("build", dict(where, target=t.sha256, dyn=dyn), [artifact], [engine, engine + ".json"],
-                    lambda: build(artifact, t, engine, dynamic_batch=dyn, board=c.board, progress=False) and None)
+            p.stage("build", dict(where, target=t.sha256, dyn=dyn, shapes=c.shapes), [artifact], [engine, engine + ".json"],
+                    lambda: build(artifact, t, engine, dynamic_batch=dyn, board=c.board, progress=False, shapes=c.shapes) and None)
             run_art = engine
         else:
             refs = str(o / "00-model" / "ref_outputs.npz")
             p.stage("reference", {}, srcs + [inputs_npz], [refs], lambda: _save_reference(model, inputs_npz, io, shapes, refs))
             dyn_flag = " --dynamic-batch {},{},{}".format(*dyn) if dyn else ""
+            if profiles:
+                dyn_flag = "".join(" --shapes {}".format(x) for x in ([c.shapes] if isinstance(c.shapes, str) else c.shapes))
             board_cmds.append("edgenas build {} --target {}{} --out model.engine".format(Path(artifact).name, t.name, dyn_flag))
             board_cmds.append("python tools/validate_on_device.py model.engine --target {} --inputs inputs.npz --ref-outputs "
                               "ref_outputs.npz{} --out report/".format(t.name, _check_flags(v)))
