@@ -27,7 +27,7 @@ from edgenas.runtime.timing import measure_interleaved, stats
 from edgenas.nas.session import load_model, prepare_data
 from edgenas.nas.train import train_model
 from edgenas.targets import load_target
-from edgenas.util.io import atomic_write_json
+from edgenas.util.results import write_result_json
 from edgenas.validation.compare import compare_outputs, run_batched
 
 
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     for k in ("int8_speedup", "int8_acc_drop_pt", "prune_latency_over_target", "prune_acc_drop_pt", "macs_ratio",
               "measured_latency_ratio", "wall_s"):
         print("{:<28} {:.4f}".format(k, out[k]))
-    atomic_write_json(args.json, out)
+    write_result_json(args.json, out)
     return 0
 
 

@@ -183,7 +183,9 @@ def main(argv=None) -> int:
                                    "searched_minus_baseline_pt": float(np.mean(srch) - np.mean(base))}
     res["wall_s"] = round(time.time() - t0, 1)
     print("searched - baseline: {:+.2f} pt ({} vs {})".format(res["searched_vs_baseline"]["searched_minus_baseline_pt"], srch, base))
-    Path(args.json or out / "fidelity.json").write_text(json.dumps(res, indent=1))
+    from edgenas.util.results import write_result_json
+
+    write_result_json(args.json or out / "fidelity.json", res)
     return 0
 
 

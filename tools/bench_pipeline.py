@@ -12,7 +12,7 @@ import time
 
 from edgenas.pipeline.config import load_pipeline
 from edgenas.pipeline.run import run_pipeline
-from edgenas.util.io import atomic_write_json
+from edgenas.util.results import write_result_json
 
 
 def main(argv=None) -> int:
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
            "status": final["status"]}
     for k, v in out.items():
         print("{:<28} {}".format(k, v))
-    atomic_write_json(args.json, out)
+    write_result_json(args.json, out)
     return 0
 
 

@@ -17,6 +17,7 @@ COMMANDS = {
     "space": "edgenas.cli.space_cmd",
     "profile": "edgenas.cli.profile_cmd",
     "predict": "edgenas.cli.predict_cmd",
+    "drift": "edgenas.cli.drift_cmd",
     "inspect": "edgenas.cli.inspect_cmd",
     "supernet": "edgenas.cli.supernet_cmd",
     "search": "edgenas.cli.search_cmd",
@@ -86,6 +87,8 @@ def _main(argv: Optional[List[str]]) -> int:
         return int(args.func(args) or 0)
     except EdgenasError as e:
         sys.stderr.write("edgenas: error: {}\n".format(str(e).replace("\n", " ")))
+        if getattr(e, "detail", None):  # the user's own code failed (a metric hook): its traceback, labelled
+            sys.stderr.write(e.detail.rstrip("\n") + "\n")
         return 1
     except OSError as e:  # a full disk, a read-only folder, a path through a file: the user's to fix
         sys.stderr.write("edgenas: error: {}\n".format(os_error_line(e)))

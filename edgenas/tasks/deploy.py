@@ -47,10 +47,13 @@ def parse_dynamic_batch(value) -> Optional[Tuple[int, int, int]]:
     return dyn  # type: ignore[return-value]
 
 
-def check(onnx: PathLike, target, dynamic_batch=None) -> CheckResult:
+def check(onnx: PathLike, target, dynamic_batch=None, shapes=None) -> CheckResult:
     """Static check of ``onnx`` against ``target``: for TensorRT targets, what the target's TensorRT
     version parses (symmetric int8 Q/DQ, no INT32 DQ, opset range, supported ops, dynamic dims); for
-    ONNX Runtime targets, that the file is valid ONNX and loads in ONNX Runtime."""
+    ONNX Runtime targets, that the file is valid ONNX and loads in ONNX Runtime. ``shapes``: the
+    optimization profiles for dynamic dims (``"x:1x3x32x32,1x3x640x640,1x3x1536x1536"``, a list of those,
+    or {name: "MIN,OPT,MAX"}): every dynamic dim covered, MIN <= OPT <= MAX, and ONNX shape inference at
+    min / opt / max (for ONNX Runtime targets too: the model must take the shapes it will be run at)."""
     t = as_target(target)
     input_file(onnx, "ONNX model")
     dyn = parse_dynamic_batch(dynamic_batch)
@@ -58,22 +61,38 @@ def check(onnx: PathLike, target, dynamic_batch=None) -> CheckResult:
         from ..backends.tensorrt.check import check_file
 
         version = t.software.tensorrt or "10.0"
-        rep = check_file(onnx, version, dynamic_batch=dyn, precision=t.precision)
+        rep = check_file(onnx, version, dynamic_batch=dyn, precision=t.precision, shapes=shapes)
         return CheckResult(Path(onnx), t.name, t.backend, t.precision, version, rep.ok, rep.problems, rep.notes, rep.facts)
     if t.backend == "onnxruntime":
         from ..backends.onnxruntime import OrtRunner
         from ..modelio.onnx_export import load_onnx
 
-        load_onnx(onnx)
+        model = load_onnx(onnx)
         with OrtRunner(onnx, threads=1):
             pass
-        return CheckResult(Path(onnx), t.name, t.backend, t.precision, None, True, [], ["valid ONNX; loads in ONNX Runtime"])
+        problems, notes, facts = _ort_shape_check(model, shapes)
+        return CheckResult(Path(onnx), t.name, t.backend, t.precision, None, not problems, problems,
+                           ["valid ONNX; loads in ONNX Runtime"] + notes, facts)
     raise EdgenasError("target '{}' ({}) deploys no ONNX file; nothing to check".format(t.name, t.backend))
+
+
+def _ort_shape_check(model, shapes):
+    """ONNX Runtime runs any shape: only given ``shapes`` are checked (ranges, and shape inference at the ends)."""
+    if not shapes:
+        return [], [], {}
+    from ..runtime import shapes as S
+
+    profiles = S.parse_shapes(shapes, model)
+    problems = S.check_profiles(profiles, model)
+    if problems:
+        return problems, [], {}
+    profiles = S.resolve(profiles, model)
+    return S.infer_problems(model, profiles), ["shapes: " + S.describe(profiles)], {"profiles": S.to_json(profiles)}
 
 
 def build(onnx: PathLike, target, out: PathLike, timing_cache: Optional[PathLike] = None, dynamic_batch=None,
           log: Log = None, board=None, accept_new_host_key: bool = False, fresh: bool = False,
-          progress: bool = True) -> BuildResult:
+          progress: bool = True, shapes=None) -> BuildResult:
     """A TensorRT engine (a pure plan that trtexec/DeepStream load) plus its ``.json`` sidecar, built on
     this board after the static check. Needs TensorRT here.
 
@@ -81,8 +100,11 @@ def build(onnx: PathLike, target, out: PathLike, timing_cache: Optional[PathLike
     target). The static check runs here first, so a model the target's TensorRT cannot parse is refused
     before anything is uploaded; the board keeps its own timing cache (``timing_cache`` must be None).
     Running the same call again re-attaches to the build or fetches the finished engine (``fresh``
-    builds again)."""
+    builds again). ``shapes``: optimization profiles for dynamic dims (see check), recorded in the sidecar."""
     if board is not None:
+        if shapes:
+            raise EdgenasError("--shapes is not yet sent to a board build; copy the ONNX to the board and run edgenas build "
+                               "--shapes ... there")
         return _build_on_board(onnx, target, out, timing_cache, dynamic_batch, log, board, accept_new_host_key, fresh,
                                progress)
     from ..backends.tensorrt.builder import build_engine
@@ -95,7 +117,8 @@ def build(onnx: PathLike, target, out: PathLike, timing_cache: Optional[PathLike
     dyn = parse_dynamic_batch(dynamic_batch)
     t0 = time.time()
     meta = build_engine(onnx, t, out, str(timing_cache) if timing_cache else None, dyn, log=log or (lambda s: None),
-                        timing_cache_dir=None if timing_cache else str(Path(out).resolve().parent))  # per target + TRT
+                        timing_cache_dir=None if timing_cache else str(Path(out).resolve().parent),  # per target + TRT
+                        shapes=shapes)
     return BuildResult(Path(out), Path(str(out) + ".json"), Path(out).stat().st_size / 1e6, round(time.time() - t0, 1), meta)
 
 
