@@ -22,7 +22,7 @@ from edgenas.data.preprocess import dataset_inputs
 from edgenas.modelio.model_export import read_sidecar
 from edgenas.runtime.timing import measure_interleaved, stats
 from edgenas.targets import load_target
-from edgenas.util.io import atomic_write_json
+from edgenas.util.results import write_result_json
 from edgenas.validation.compare import run_batched
 
 TABLES = {"fp32": "latency_tables/cpu-x86-ort-fp32_mbv3-small_r28.json",
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         print("{:<6} {:>9.4f} {:>9.4f} {:>7.2f}x {:>8.2f} {:>8.2f}  {}".format(r["kind"], r["measured_ms"], r["fp32_export_ms"],
               r["speedup_over_own_fp32"], r["top1"], r["int8_drop_pt"], r["arch"]))
     print("mixed dominates: {}   ({:.0f} s)".format(res["mixed_dominates"], res["wall_s"]))
-    atomic_write_json(args.json, res)
+    write_result_json(args.json, res)
     return 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from edgenas.latency.predictor import Predictor
 from edgenas.latency.table import LatencyTable
-from edgenas.util.io import atomic_write_json
+from edgenas.util.results import write_result_json
 
 
 def main(argv=None) -> int:
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     for k, v in out.items():
         print("{:<22} {}".format(k, round(v) if isinstance(v, float) else v))
     if args.json:
-        atomic_write_json(args.json, out)
+        write_result_json(args.json, out)
     return 0
 
 

@@ -32,7 +32,7 @@ from edgenas.latency.table import LatencyTable
 from edgenas.nas.acc_predictor import AccuracyPredictor
 from edgenas.nas.pareto import hypervolume_2d
 from edgenas.space import space_from_description
-from edgenas.util.io import atomic_write_json
+from edgenas.util.results import write_result_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search_methods import METHODS, run_ours  # noqa: E402
@@ -286,7 +286,7 @@ def main(argv=None) -> int:
         from bench_search_training import training_stages
 
         results.update(training_stages(args, space, pred, fns.get("linear") or AccuracyPredictor(space).fit(G, acc), stages, out_path))
-    atomic_write_json(out_path, results)
+    write_result_json(out_path, results)
     return 0
 
 

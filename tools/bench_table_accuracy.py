@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgenas.backends.registry import get_backend
 from edgenas.errors import EdgenasError
 from edgenas.latency.bundle import export_net
 from edgenas.latency.predictor import Predictor
@@ -26,7 +27,7 @@ from edgenas.tasks.common import arch_with_plan
 from edgenas.backends import make_runner
 from edgenas.runtime.timing import measure_interleaved, stats
 from edgenas.targets import target_from_dict
-from edgenas.util.io import atomic_write_json
+from edgenas.util.results import write_result_json
 from edgenas.util.progress import progress
 
 
@@ -39,7 +40,7 @@ def measure(items, target, protocol, seed, desc):
     """Median latency of each item (an ONNX path, or for a torch target a (module builder, shape) pair)."""
     runners = []
     for item in items:
-        if target.backend == "torch":
+        if not get_backend(target.backend).profiles_bundles:  # its own modules, not ONNX files
             from edgenas.backends.pytorch import TorchCudaRunner
 
             runners.append(TorchCudaRunner(item[0], item[1], precision=target.precision,
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
     archs = [space.decode(g) for g in G] + anchor_archs
     builds = [(lambda a=a: space.build(a)) for a in archs]
     with tempfile.TemporaryDirectory() as tmp:
-        if target.backend == "torch":
+        if not get_backend(target.backend).profiles_bundles:
             items = [(b, tuple(space.input_shape())) for b in builds]
         else:
             items = []
@@ -166,7 +167,7 @@ def main(argv=None) -> int:
         v = out[k]
         print("{:<20} {}".format(k, round(v, 4) if isinstance(v, float) else v))
     if args.json:
-        atomic_write_json(args.json, out)
+        write_result_json(args.json, out)
     return 0
 
 
