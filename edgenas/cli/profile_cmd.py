@@ -1,7 +1,28 @@
 """edgenas profile [plan|board]: plan an ops bundle on the host, time it on the board, or both here;
 with --board NAME[,NAME...], plan here and time it on boards over SSH."""
 
+import argparse
+from pathlib import Path
+
 from .common import num, parse_space_opts
+
+
+class _ModelOrCommand(argparse._SubParsersAction):
+    """``edgenas profile model.onnx ...`` means ``edgenas profile model model.onnx ...``: a first word that is
+    not a sub-command is your own model."""
+
+    class _Any(dict):
+        def __contains__(self, key) -> bool:  # argparse checks the choice before the action sees it
+            return True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = self._Any()
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] not in self._name_parser_map:
+            values = ["model"] + list(values)
+        super().__call__(parser, namespace, values, option_string)
 
 
 def board_args(p) -> None:
@@ -30,7 +51,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("profile", help="profile every op of a search space on this machine into a latency table",
                        description="Without a sub-command: plan the bundle and time it here, or with --board on "
                                    "boards over SSH (edgenas board add/setup). By hand for an air-gapped board: "
-                                   "'profile plan' on the host, then 'profile board' (or tools/profile_board.py) there.")
+                                   "'profile plan' on the host, then 'profile board' (or tools/profile_board.py) there. "
+                                   "Your own ONNX model instead of a search space: edgenas profile MODEL.onnx --target T "
+                                   "(options: edgenas profile model --help).")
     space_args(p)
     p.add_argument("--out", help="latency table JSON to write (several boards: put {board} in it, or get T.<board>.json)")
     p.add_argument("--bundle", help="bundle directory (default: .edgenas/bundles/<space>-r<res>-<backend>-<precision>-<hash>"
@@ -41,7 +64,8 @@ def add_parser(sub) -> None:
     upload_cap(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_all)
-    psub = p.add_subparsers(dest="profile_cmd", metavar="<plan|board>")
+    psub = p.add_subparsers(dest="profile_cmd", metavar="<plan|board|MODEL.onnx>", action=_ModelOrCommand)
+    model_parser(psub)
     plan = psub.add_parser("plan", help="host: write the ops bundle (ONNX per op + manifest + reference nets)")
     space_args(plan)
     plan.add_argument("--bundle", required=True, help="directory to write the bundle into")
@@ -55,6 +79,65 @@ def add_parser(sub) -> None:
     num(board, "--max-active", help="engines/sessions kept activated at once (default: the backend's)")
     board.add_argument("--quiet", action="store_true")
     board.set_defaults(func=run_board)
+
+
+def model_parser(psub) -> None:
+    keep = argparse.SUPPRESS  # options the parent parser also has keep a value given before the model
+    m = psub.add_parser("model", help="your own ONNX model: per-layer profile in context (edgenas profile MODEL.onnx "
+                        "--target T)", description="Per-layer profile of your own ONNX model, taken in context: every "
+                        "kernel mapped back to its ONNX nodes (and torch modules), with the end-to-end time measured in "
+                        "the same interleaved run. Writes JSON, Markdown and a PNG.")
+    m.add_argument("model", help="ONNX file (external data, several inputs and outputs, opsets 13-20)")
+    m.add_argument("--target", default=keep, help="an ONNX Runtime target (default: cpu-x86-ort-fp32)")
+    m.add_argument("--out", default=keep, help="profile JSON (default: MODEL.profile.json; .md and .png beside it)")
+    m.add_argument("--input-shape", action="append", metavar="NAME:1x3x224x224",
+                   help="sizes for the dynamic dims of an input (repeat per input)")
+    m.add_argument("--inputs", help=".npz with one array per model input to feed (default: seeded random data)")
+    m.add_argument("--shapes", action="append", metavar="NAME:MIN,OPT,MAX",
+                   help="a dynamic input's range (as edgenas check --shapes): the per-layer profile runs at OPT, and a "
+                        "latency table at --at shapes is measured in one interleaved run")
+    m.add_argument("--at", default="min,opt,max", help="shapes of the latency table with --shapes (default min,opt,max)")
+    num(m, "--seed", default=keep)
+    num(m, "--budget-s", default=90.0, help="seconds of timing (default 90; rounds come from the target)")
+    m.add_argument("--board", default=keep, help="not yet: run the same command on the board itself")
+    m.add_argument("--quiet", action="store_true", default=keep)
+    m.set_defaults(func=run_model)
+
+
+def run_model(args) -> int:
+    from .. import api
+
+    if getattr(args, "shapes", None):
+        return run_model_shapes(args)
+    r = api.profile_model(args.model, getattr(args, "target", None) or "cpu-x86-ort-fp32", getattr(args, "out", None),
+                          args.input_shape, args.inputs, getattr(args, "seed", 0) or 0, args.budget_s,
+                          progress=not getattr(args, "quiet", False), board=getattr(args, "board", None))
+    print("\n".join(r.summary()))
+    print("wrote {} ({} rows), {}{} in {:.0f} s".format(r.profile, r.rows, r.markdown,
+                                                       " and " + str(r.plot) if r.plot else "", r.seconds))
+    return 0
+
+
+def run_model_shapes(args) -> int:
+    """--shapes: the per-layer profile at the opt shape, then the min / opt / max latency table."""
+    from .. import api
+    from ..errors import EdgenasError
+    from ..tasks.shape_profile import opt_input_shapes, profile_shapes
+
+    if args.input_shape:
+        raise EdgenasError("give --shapes or --input-shape, not both (--shapes NAME:SHAPE fixes one size)")
+    target = getattr(args, "target", None) or "cpu-x86-ort-fp32"
+    r = api.profile_model(args.model, target, getattr(args, "out", None), opt_input_shapes(args.model, args.shapes),
+                          args.inputs, getattr(args, "seed", 0) or 0, args.budget_s,
+                          progress=not getattr(args, "quiet", False), board=getattr(args, "board", None))
+    print("\n".join(r.summary()))
+    print("wrote {} ({} rows, at the opt shape), {}".format(r.profile, r.rows, r.markdown))
+    s = profile_shapes(args.model, target, args.shapes, [w.strip() for w in args.at.split(",") if w.strip()],
+                       out=Path(str(r.profile).replace(".profile.json", "") + ".shapes.json"),
+                       budget_s=max(10.0, args.budget_s / 3), seed=getattr(args, "seed", 0) or 0)
+    print("\n".join(s.table()))
+    print("wrote {} and {}".format(s.json, s.markdown))
+    return 0
 
 
 def _need(args, *names) -> None:
