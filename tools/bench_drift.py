@@ -90,13 +90,13 @@ def main(argv=None) -> int:
                 bar.update(1)
         measured = measure(items, target, target.protocol, args.seed, "measure {} nets".format(len(items)))
         rows = []
-        for how in ("same machine", "uniform 1.6x faster", "op-dependent (VNNI-like int8 ReLU)", "2 threads instead of 1"):
+        for i, how in enumerate(("same machine", "uniform 1.6x faster", "op-dependent (VNNI-like int8 ReLU)", "2 threads instead of 1")):
             src = tmp / "case.json"
             (here if how == "same machine" else perturbed(here, how)).save(src)
             before = errors(LatencyTable.load(src), archs, measured)
             t1 = time.time()
             try:
-                r = check_table(src, target, tmp / "drift", reprofile=False, progress=False, log=None)
+                r = check_table(src, target, tmp / "drift{}".format(i), reprofile=False, progress=False, log=None)
                 decision, after_table, reason = r.decision, LatencyTable.load(r.table), r.reason
                 factor, resid = r.factor, r.residual_pct
             except EdgenasError as e:

@@ -13,6 +13,7 @@ from ..util.checks import check, output_dir
 from .common import Log, PathLike, as_target, say
 
 DECISIONS = ("ok", "rescale", "reprofiled", "inconclusive")
+PASSES = 3  # measurement passes at most; each ~10 s for the demo space on a CPU
 
 
 @dataclass
@@ -123,15 +124,22 @@ def check_table(table: PathLike, target=None, out: PathLike = "runs/drift", boar
     sys.stdout.flush()
     bundle = out / "bundle"
     plan_bundle(space, t, bundle, n_networks=len(G), seed=seed, show_progress=False, genotypes=G)
-    mini = _measure(bundle, t, out / "measured.json", board, progress, accept_new_host_key)
+    passes: List[np.ndarray] = []
+    noises: List[float] = []
+    for k in range(PASSES):  # interference only adds time: a pass that does not settle it is followed by another,
+        mini = _measure(bundle, t, out / "measured-{}.json".format(k + 1), board, progress, accept_new_host_key)
+        nets = mini.header["calibration_networks"]
+        passes.append(np.array([n["measured_ms"] for n in nets]))
+        noises.append(float(np.median([n["noise_pct"] for n in nets])))
+        measured, noise = np.min(passes, axis=0), min(noises)  # and the least disturbed of them decides
+        d = decide(predicted, measured, noise, t.protocol.max_spread_pct, tolerance_pct=tolerance_pct)
+        if d["decision"] in ("ok", "rescale"):
+            break
+    d["passes"] = len(passes)
     mismatches = provenance_mismatches(lt.header, mini.header.get("device") or {}, mini.header.get("software") or {},
                                        t.threads) if has_fingerprint(lt.header) else []
-    nets = mini.header["calibration_networks"]
-    measured = np.array([n["measured_ms"] for n in nets])
-    noise = float(np.median([n["noise_pct"] for n in nets]))
-    d = decide(predicted, measured, noise, t.protocol.max_spread_pct, tolerance_pct=tolerance_pct)
-    rows = [{"name": n["name"], "arch": n["arch"], "predicted_ms": round(float(p), 5), "measured_ms": n["measured_ms"],
-             "ratio": round(n["measured_ms"] / float(p), 4), "noise_pct": n["noise_pct"]} for n, p in zip(nets, predicted)]
+    rows = [{"name": n["name"], "arch": n["arch"], "predicted_ms": round(float(p), 5), "measured_ms": round(float(m), 5),
+             "ratio": round(float(m) / float(p), 4), "noise_pct": n["noise_pct"]} for n, p, m in zip(nets, predicted, measured)]
     record = dict(d, source=lt.name, source_created=lt.header.get("created"), mismatches=mismatches, networks=rows,
                   device=mini.header.get("device"), software=mini.header.get("software"), board=board)
     use = Path(table)
