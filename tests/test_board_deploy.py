@@ -140,3 +140,21 @@ def test_pipeline_with_board_validates_on_the_board(env, tmp_path):
     summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
     assert [r["stage"] for r in summary["rows"]][-2:] == ["FP32 ONNX", "deployed int8"] and summary["board_commands"] == []
     assert len(list((tmp_path / "board work" / "jobs").glob("*/report/report.json"))) == 1
+
+
+def test_a_table_from_another_machine_is_named_against_the_boards_own_fingerprint(env, tmp_path, tiny_table):
+    """validate --board --table compares the table with the board's fingerprint (not the host's), field by field."""
+    from edgenas.board.registry import get_board
+    from edgenas.latency.table import LatencyTable
+    from edgenas.targets import load_target
+    from edgenas.tasks.validate import _board_provenance
+
+    target = load_target(str(fast_target(tmp_path)))
+    assert _board_provenance(get_board("loop"), tiny_table, target, False) == []  # measured here; the board is here
+    lt = LatencyTable.load(tiny_table)
+    lt.header["device"]["cpu"]["isa"] = sorted(set(lt.header["device"]["cpu"]["isa"]) | {"amx_int8"})
+    lt.header["software"]["onnxruntime"] = "0.0.1"
+    lt.save(tmp_path / "other.json")
+    (w,) = _board_provenance(get_board("loop"), tmp_path / "other.json", target, False)
+    assert "than board 'loop'" in w and "CPU ISA: table has amx_int8" in w and "onnxruntime: table 0.0.1" in w
+    assert "edgenas drift" in w and "--board loop" in w

@@ -50,8 +50,9 @@ def _thresholds(max_acc_drop, min_agreement, min_cosine, max_latency_over_predic
                       max_metric_drop, max_latency_ms)
 
 
-def predicted_latency(table: PathLike, sidecar: Dict[str, Any], target) -> float:
-    """The table's prediction for the model described by an ONNX sidecar (its space and arch)."""
+def predicted_latency(table: PathLike, sidecar: Dict[str, Any], target, here: bool = True) -> float:
+    """The table's prediction for the model described by an ONNX sidecar (its space and arch). ``here``: this
+    machine runs the model, so a table measured on another machine is warned about."""
     from ..latency.predictor import Predictor
     from ..latency.table import LatencyTable
     from ..space import space_from_description
@@ -59,9 +60,10 @@ def predicted_latency(table: PathLike, sidecar: Dict[str, Any], target) -> float
     if not sidecar.get("arch"):
         raise EdgenasError("a table prediction needs the model's arch from its .onnx.json sidecar; export with 'edgenas export'")
     lt = LatencyTable.load(table)
-    from ..latency.drift import warn_foreign
+    if here:
+        from ..latency.drift import warn_foreign
 
-    warn_foreign(lt)
+        warn_foreign(lt)
     lt.check_matches(target=target)
     space = space_from_description(sidecar["space"])
     plan = sidecar.get("precision_plan")
@@ -249,6 +251,27 @@ def validate_saved(artifact: PathLike, target, inputs: PathLike, ref_outputs: Pa
     return _result(rep, out)
 
 
+def _board_provenance(entry, table, target, accept_new_host_key: bool) -> List[str]:
+    """The table's provenance against the board's own fingerprint: one warning naming every field that differs."""
+    import sys
+
+    from ..board.remote import connect
+    from ..latency.drift import has_fingerprint, provenance_mismatches
+    from ..latency.table import LatencyTable
+
+    lt = LatencyTable.load(table)
+    env = connect(entry, accept_new_host_key).call(["doctor"])["env"]
+    if not env.get("device") or not has_fingerprint(lt.header):
+        return []
+    diffs = provenance_mismatches(lt.header, env["device"], env.get("software") or {}, target.threads)
+    if not diffs:
+        return []
+    w = ("table {} was measured on another machine than board '{}' ({}): its prediction may not hold there; check it "
+         "with: edgenas drift {} --board {}".format(lt.name, entry.name, "; ".join(diffs), table, entry.name))
+    sys.stderr.write("edgenas: warning: {}\n".format(w))
+    return [w]
+
+
 def _validate_on_board(artifact, ref, target, out, data, inputs, limit, table, save_outputs, load_outputs, board,
                        accept_new_host_key, fresh, progress, opts) -> ValidationResult:
     from ..backends.onnxruntime import OrtRunner
@@ -267,7 +290,9 @@ def _validate_on_board(artifact, ref, target, out, data, inputs, limit, table, s
     feeds, labels, side, desc, found = _prepared_inputs(ref, artifact, data, inputs, limit, opts["images"],
                                                         opts["preprocess"], io, shapes, opts["seed"])
     warnings = opts["warnings"] + found
-    predicted = predicted_latency(table, side, t) if table else None
+    predicted = predicted_latency(table, side, t, here=False) if table else None
+    if table:
+        warnings = warnings + _board_provenance(entry, table, t, accept_new_host_key)
     with OrtRunner(ref) as r:  # FP32 on the host, as edgenas export saves its .ref_outputs.npz
         ref_out = run_all(r, feeds, batch_size(io, shapes))
     context = {"data": desc, "artifact": str(artifact), "reference": "{} (FP32, ONNX Runtime on the host)".format(ref),
