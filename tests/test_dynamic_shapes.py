@@ -225,3 +225,15 @@ def test_pipeline_model_section_takes_shapes_checks_them_and_runs_at_opt(models,
         run_pipeline({"model": str(models["fixed"]), "target": "cpu-x86-ort-fp32", "shapes": SHAPES,
                       "out": str(tmp_path / "bad")}, log=logs.append)
     assert not (tmp_path / "bad" / "00-model").exists()
+
+
+def test_per_layer_profiles_at_the_named_shapes(models, tmp_path):
+    out = tmp_path / "fcn.profile.json"
+    res = run_cli("profile", models["fcn"], "--target", fast_target(tmp_path), "--shapes", SHAPES, "--layers-at", "min,opt",
+                  "--at", "min,opt", "--budget-s", "3", "--out", out, "--quiet", check=0)
+    assert "at the opt shape" in res.stdout and "at the min shape" in res.stdout
+    import json
+
+    assert json.loads(out.read_text())["rows"] and json.loads((tmp_path / "fcn.profile.min.json").read_text())["rows"]
+    bad = run_cli("profile", models["fcn"], "--shapes", SHAPES, "--layers-at", "huge", "--out", tmp_path / "b.json", check=1)
+    assert "--layers-at 'huge': name shapes among min, opt, max" in bad.stderr and not (tmp_path / "b.json").exists()

@@ -97,6 +97,8 @@ def model_parser(psub) -> None:
                    help="a dynamic input's range (as edgenas check --shapes): the per-layer profile runs at OPT, and a "
                         "latency table at --at shapes is measured in one interleaved run")
     m.add_argument("--at", default="min,opt,max", help="shapes of the latency table with --shapes (default min,opt,max)")
+    m.add_argument("--layers-at", default="opt",
+                   help="with --shapes: the per-layer profile at these shapes (default opt; e.g. min,opt,max)")
     num(m, "--seed", default=keep)
     num(m, "--budget-s", default=90.0, help="seconds of timing (default 90; rounds come from the target)")
     m.add_argument("--board", default=keep, help="not yet: run the same command on the board itself")
@@ -127,11 +129,21 @@ def run_model_shapes(args) -> int:
     if args.input_shape:
         raise EdgenasError("give --shapes or --input-shape, not both (--shapes NAME:SHAPE fixes one size)")
     target = getattr(args, "target", None) or "cpu-x86-ort-fp32"
-    r = api.profile_model(args.model, target, getattr(args, "out", None), opt_input_shapes(args.model, args.shapes),
-                          args.inputs, getattr(args, "seed", 0) or 0, args.budget_s,
-                          progress=not getattr(args, "quiet", False), board=getattr(args, "board", None))
-    print("\n".join(r.summary()))
-    print("wrote {} ({} rows, at the opt shape), {}".format(r.profile, r.rows, r.markdown))
+    layers_at = [w.strip() for w in args.layers_at.split(",") if w.strip()]
+    bad = [w for w in layers_at if w not in ("min", "opt", "max")]
+    if bad or not layers_at:
+        raise EdgenasError("--layers-at {!r}: name shapes among min, opt, max (e.g. --layers-at min,opt,max)".format(args.layers_at))
+    base = getattr(args, "out", None) or str(Path(args.model).with_suffix("")) + ".profile.json"
+    for which in ["opt"] + [w for w in layers_at if w != "opt"]:  # opt first: the latency table's name comes from it
+        out = base if which == "opt" else base.replace(".json", "") + ".{}.json".format(which)
+        r = api.profile_model(args.model, target, out, opt_input_shapes(args.model, args.shapes, which),
+                              args.inputs if which == "opt" else None, getattr(args, "seed", 0) or 0, args.budget_s,
+                              progress=not getattr(args, "quiet", False), board=getattr(args, "board", None))
+        print("\n".join(r.summary()))
+        print("wrote {} ({} rows, at the {} shape), {}".format(r.profile, r.rows, which, r.markdown))
+        if which == "opt":
+            first = r
+    r = first
     s = profile_shapes(args.model, target, args.shapes, [w.strip() for w in args.at.split(",") if w.strip()],
                        out=Path(str(r.profile).replace(".profile.json", "") + ".shapes.json"),
                        budget_s=max(10.0, args.budget_s / 3), seed=getattr(args, "seed", 0) or 0)

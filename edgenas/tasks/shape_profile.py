@@ -23,12 +23,12 @@ class ShapeLatencyResult:
         return table(self.data)
 
 
-def opt_input_shapes(model: PathLike, shapes) -> List[str]:
-    """``--input-shape`` values at the opt shape of the first profile (what a fixed-shape stage runs at)."""
+def opt_input_shapes(model: PathLike, shapes, which: str = "opt") -> List[str]:
+    """``--input-shape`` values at the opt (or ``which``) shape of the first profile (what a fixed-shape stage runs at)."""
     from ..runtime import shapes as S
 
     profiles = S.resolve(shapes, model)
-    return ["{}:{}".format(n, S.show(s)) for n, s in S.at(profiles[0], "opt").items()] if profiles else []
+    return ["{}:{}".format(n, S.show(s)) for n, s in S.at(profiles[0], which).items()] if profiles else []
 
 
 def profile_shapes(model: PathLike, target="cpu-x86-ort-fp32", shapes=None, which: Sequence[str] = ("min", "opt", "max"),
