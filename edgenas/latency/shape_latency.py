@@ -8,7 +8,7 @@ Latency of a model with dynamic dims depends on the shape it runs at; a budget a
 
 import time
 from dataclasses import replace
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 

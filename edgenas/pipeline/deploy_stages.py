@@ -27,7 +27,7 @@ def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None,
     (a budget corrected by what the board measured) into ``attempt-N/``, with stage names ``<stage>-N``."""
     from ..nas.train import load_checkpoint
     from ..tasks.compress import export, prune, quantize
-    from ..tasks.deploy import build, check
+    from ..tasks.deploy import build
 
     c, t = p.cfg, p.target
     o = p.out if attempt == 1 else p.out / "attempt-{}".format(attempt)
@@ -68,12 +68,7 @@ def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None,
     board_cmds: List[str] = []
     artifact_run = artifact
     if t.backend == "tensorrt":
-        rep = check(artifact, t)
-        if not rep.ok:
-            raise EdgenasError("pipeline stage 'check' failed: {} fails the TensorRT {} check: {}".format(
-                artifact, rep.tensorrt, rep.problems[0]))
-        p.log("[{:<9}] ok       {} passes the TensorRT {} static check ({})".format(
-            "check", Path(artifact).name, rep.tensorrt, rep.facts.get("qdq_flavour") or "float"))
+        static_check(p, artifact, t)
         engine = str(o / "08-engine" / "model.engine")
         board_cmds.append("edgenas build {} --target {} --out model.engine   # or python tools/build_engine.py".format(
             Path(artifact).name, t.name))
@@ -101,6 +96,18 @@ def deploy_stages(p, model: str, table: str, search_table: Optional[str] = None,
 
     p.stage(n("validate"), asdict(v), [artifact, fp32, search_table or table], [str(vd / "report.json")], do_validate)
     return _report(p, fp32, artifact, search_table or table, str(vd / "report.json"), board_cmds)
+
+
+def static_check(p, artifact: str, t, dynamic_batch=None, shapes=None) -> None:
+    """The TensorRT static check as a pipeline step: a stage error naming the first problem, or a log line."""
+    from ..tasks.deploy import check
+
+    rep = check(artifact, t, dynamic_batch, shapes=shapes)
+    if not rep.ok:
+        raise EdgenasError("pipeline stage 'check' failed: {} fails the TensorRT {} check: {}".format(
+            artifact, rep.tensorrt, rep.problems[0]))
+    p.log("[{:<9}] ok       {} passes the TensorRT {} static check ({})".format(
+        "check", Path(artifact).name, rep.tensorrt, rep.facts.get("qdq_flavour") or "float"))
 
 
 def _quant(r):

@@ -117,11 +117,11 @@ def _profile_note(res: Dict[str, Any]) -> Optional[str]:
 def run_model(p) -> Dict[str, Any]:
     """The own-model stages; returns the report's summary (name, status, rows, stages, shipped, report paths)."""
     from ..tasks.compress import quantize
-    from ..tasks.deploy import build, check
+    from ..tasks.deploy import build
     from ..validation.inputs import (RANDOM_WARNING, check_opset, load_npz_inputs, onnx_io, parse_input_shapes,
                                      random_inputs)
     from ..validation.outputs import check_names
-    from .deploy_stages import _has_tensorrt
+    from .deploy_stages import _has_tensorrt, static_check
     from .model_report import write_model_report
 
     c, t, o = p.cfg, p.target, p.out
@@ -200,12 +200,7 @@ def run_model(p) -> Dict[str, Any]:
         dyn = (b, b, b) if batch_dynamic else None
         if profiles:
             dyn = None  # the profiles cover every dynamic dimension, the batch included
-        rep = check(artifact, t, dyn, shapes=c.shapes)
-        if not rep.ok:
-            raise EdgenasError("pipeline stage 'check' failed: {} fails the TensorRT {} check: {}".format(
-                artifact, rep.tensorrt, rep.problems[0]))
-        p.log("[{:<9}] ok       {} passes the TensorRT {} static check ({})".format(
-            "check", Path(artifact).name, rep.tensorrt, rep.facts.get("qdq_flavour") or "float"))
+        static_check(p, artifact, t, dyn, c.shapes)
         engine = str(o / "08-engine" / "model.engine")
         if c.board or _has_tensorrt():
             where = {"board": c.board} if c.board else {}
