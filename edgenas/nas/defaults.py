@@ -26,13 +26,18 @@ def initial_for(budget: int) -> int:
     return int(min(40, max(8, round(0.1 * budget))))
 
 
+def classic_evaluations(population: int, generations: int) -> int:
+    """Classic evolution's evaluation count: the initial population, then one population per generation."""
+    return population * (generations + 1)
+
+
 def resolve(budget: Optional[int] = None, population: Optional[int] = None,
             generations: Optional[int] = None) -> Tuple[int, Optional[int], int]:
     """(population, generations cap or None, max_evals) for what the user gave. The budget wins when
     given; without one, population and generations give population x (generations + 1) evaluations,
     as in classic evolution, all spent (no cap then)."""
     if budget is None and population is not None and generations is not None:
-        budget, generations = population * (generations + 1), None
+        budget, generations = classic_evaluations(population, generations), None
     budget = DEFAULT_BUDGET if budget is None else int(budget)
     if budget < 1:
         raise EdgenasError("the budget must be at least 1 evaluation, not {}".format(budget))

@@ -54,7 +54,7 @@ class Options:
     mode: str = "single"  # single | pareto
     population: int = 16  # elites that parent the proposals (NSGA-II parents in pareto mode)
     generations: Optional[int] = None  # cap on generations after the initial design; None: spend the budget
-    max_evals: Optional[int] = None  # expensive evaluations; None: population * (generations + 1)
+    max_evals: Optional[int] = None  # expensive evaluations; None: defaults.classic_evaluations
     mutation: Optional[float] = None  # per-gene probability; None: 2 / number of genes
     crossover: float = 0.5
     tournament: int = 3
@@ -104,7 +104,8 @@ class Evolution:
         if o.max_evals is not None:
             self.budget = int(o.max_evals)
         else:
-            self.budget = o.population * (o.generations + 1) if o.generations is not None else defaults.DEFAULT_BUDGET
+            self.budget = (defaults.classic_evaluations(o.population, o.generations) if o.generations is not None
+                           else defaults.DEFAULT_BUDGET)
         legacy = o.max_evals is None and o.generations is not None  # "population x generations": batch = population
         self.batch = max(1, o.batch or (o.population if legacy else defaults.batch_for(self.budget)))
         self.initial = max(1, min(self.budget, o.initial or defaults.initial_for(self.budget)))
