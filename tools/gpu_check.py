@@ -281,6 +281,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/gpu_check", help="folder for the JSON and each step's files")
     p.add_argument("--budget-s", type=float, default=BUDGET_S, help="the whole run (default %(default)s s, under 8 min)")
     p.add_argument("--steps", help="comma-separated subset of: " + ", ".join(s[0] for s in STEPS))
+    p.add_argument("--cap-scale", type=float, default=1.0,
+                   help="multiply every step's time cap (a slower or colder GPU machine; default 1)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and check the tools; run nothing on the GPU")
     args = p.parse_args(argv)
     if args.dry_run:
@@ -309,6 +311,7 @@ def main(argv=None) -> int:
         if name not in want:
             continue
         left = args.budget_s - (time.time() - t0)
+        cap = cap * args.cap_scale
         print("== {} (up to {:.0f} s)".format(name, min(cap, left)), flush=True)
         try:
             res = fn(out, min(cap, left))
