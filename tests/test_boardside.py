@@ -14,6 +14,7 @@ BOARD_MODULES = ["edgenas.errors", "edgenas.targets", "edgenas.runtime", "edgena
                  "edgenas.latency.calibrate", "edgenas.validation.run", "edgenas.data.preprocess", "edgenas.backends",
                  "edgenas.backends.tensorrt.runner", "edgenas.backends.tensorrt.cuda", "edgenas.backends.tensorrt.builder",
                  "edgenas.backends.tensorrt.compat", "edgenas.backends.tensorrt.engine_meta", "edgenas.backends.tensorrt.check",
+                 "edgenas.backends.tensorrt.layer_profile",
                  "edgenas.agent.main", "edgenas.agent.jobs", "edgenas.agent.store", "edgenas.latency.model_profile",
                  "edgenas.latency.onnx_map", "edgenas.latency.model_report", "edgenas.latency.plan_auto"]
 BOARD_FILES = ["edgenas/errors.py", "edgenas/_version.py", "edgenas/targets.py", "edgenas/util", "edgenas/runtime",

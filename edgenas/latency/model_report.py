@@ -23,11 +23,12 @@ def _nodes(row: Dict[str, Any], limit: int = 2) -> str:
 
 def markdown(p: Dict[str, Any], title: Optional[str] = None) -> str:
     e2e = p["e2e"]
-    lines = ["# Per-layer profile: {}".format(title or p["model"]["name"]), "",
-             "Target `{}` ({}, {} thread(s), graph optimization {}), ONNX Runtime {}; inputs {}.".format(
-                 p["target"], ", ".join(p["providers"]), p["threads"], p["graph_optimization"],
-                 p["software"]["onnxruntime"], ", ".join("{} {}".format(k, _shape(v)) for k, v in p["model"]["inputs"].items())),
-             "",
+    ins = ", ".join("{} {}".format(k, _shape(v)) for k, v in p["model"]["inputs"].items())
+    where = ("Target `{}` ({}, {} thread(s), graph optimization {}), ONNX Runtime {}; inputs {}.".format(
+        p["target"], ", ".join(p["providers"]), p["threads"], p["graph_optimization"], p["software"]["onnxruntime"], ins)
+        if p.get("backend") != "tensorrt" else "Target `{}` ({}), TensorRT {} on {}, engine `{}`; inputs {}.".format(
+            p["target"], p["precision"], p["software"]["tensorrt"], p["device"]["gpu"], p["model"]["engine"], ins))
+    lines = ["# Per-layer profile: {}".format(title or p["model"]["name"]), "", where, "",
              "| figure | value |", "| --- | --- |",
              "| end-to-end (plain session, interleaved) | {:.4f} ms (p10 {:.4f}, p90 {:.4f}, noise {:.1f}%) |".format(
                  e2e["median_ms"], e2e["p10_ms"], e2e["p90_ms"], e2e["noise_pct"]),
@@ -35,7 +36,9 @@ def markdown(p: Dict[str, Any], title: Optional[str] = None) -> str:
                  p["kernel_sum_ms"], p["sum_over_e2e"]),
              "| sum of the per-layer medians below | {:.4f} ms |".format(p["layer_median_sum_ms"]),
              "| profiler's own cost per kernel, measured on a probe and subtracted | {:.2f} us (raw sum {:.4f} ms = {:.3f}x) |".format(
-                 p["profiler_overhead_us_per_kernel"], p["raw_kernel_sum_ms"], p["raw_sum_over_e2e"]),
+                 p["profiler_overhead_us_per_kernel"], p["raw_kernel_sum_ms"], p["raw_sum_over_e2e"])
+             if p["profiler_overhead_us_per_kernel"] is not None else
+             "| profiler | TensorRT IProfiler (CUDA events per layer), nothing subtracted |",
              "| overhead (end-to-end - sum) | {:.4f} ms |".format(p["overhead_ms"]),
              "| time mapped to ONNX nodes | {:.1f}% |".format(100 * p["coverage"])]
     if p.get("module_coverage") is not None:
@@ -51,6 +54,9 @@ def markdown(p: Dict[str, Any], title: Optional[str] = None) -> str:
             _shape(r["input_shape"]), _shape(r["output_shape"]), r["precision"], r["median_ms"], r["p10_ms"], r["p90_ms"],
             r["share_pct"]))
     m = p["mapping"]
+    if m.get("inspector_details") is False:
+        lines += ["", "The engine carries no layer details (not built at DETAILED profiling verbosity): precision unknown, "
+                      "layers mapped by their names; profile MODEL.onnx to build one that has them."]
     if m["unmapped_kernels"] or m["unmapped_nodes"]:
         lines += ["", "Unmapped kernels: {}; ONNX nodes without a kernel (not constant-folded): {}".format(
             ", ".join(m["unmapped_kernels"]) or "none", ", ".join(m["unmapped_nodes"][:20]) or "none")]

@@ -77,7 +77,7 @@ def _save_timing_cache(config, path: str, log) -> None:
 
 def build_engine(onnx_path, target, out, timing_cache: Optional[str] = None,
                  dynamic_batch: Optional[Tuple[int, int, int]] = None, log=print,
-                 timing_cache_dir: Optional[str] = None, shapes=None) -> Dict[str, Any]:
+                 timing_cache_dir: Optional[str] = None, shapes=None, detailed: bool = False) -> Dict[str, Any]:
     """Build ``onnx_path`` for ``target`` into the pure plan ``out`` plus ``out.json``. ``timing_cache`` is
     read and updated as given; with ``timing_cache_dir`` instead, the cache there for this target and
     TensorRT version is used (timing_cache_name). Errors from TensorRT that are not EdgenasErrors become one
@@ -90,10 +90,11 @@ def build_engine(onnx_path, target, out, timing_cache: Optional[str] = None,
     if timing_cache is None and timing_cache_dir is not None:
         timing_cache = str(Path(timing_cache_dir) / timing_cache_name(target.name, trt.__version__))
     with trt_errors("building {} for {}".format(onnx_path, target.name)):
-        return _build(trt, onnx_path, target, out, timing_cache, dynamic_batch, log, shapes)
+        return _build(trt, onnx_path, target, out, timing_cache, dynamic_batch, log, shapes, detailed)
 
 
-def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_batch, log, shapes=None) -> Dict[str, Any]:
+def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_batch, log, shapes=None,
+           detailed: bool = False) -> Dict[str, Any]:
     model = load_model(onnx_path)
     report = check_onnx(model, trt.__version__, dynamic_batch=dynamic_batch, precision=target.precision, shapes=shapes)
     if report.problems:
@@ -115,6 +116,8 @@ def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_bat
         errs = "; ".join(str(parser.get_error(i).desc()) for i in range(parser.num_errors))
         raise EdgenasError("TensorRT {} cannot parse {}: {}".format(trt.__version__, onnx_path, errs[:500]))
     config = builder.create_builder_config()
+    if detailed:  # the inspector then lists each layer's type, formats and ONNX nodes (per-layer profiles)
+        config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, target.workspace_mb << 20)
     for name in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, name))
@@ -155,6 +158,7 @@ def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_bat
                       "workspace_mb": target.workspace_mb, "timing_cache": timing_cache if cache is not None else None,
                       "dynamic_batch": list(dynamic_batch) if dynamic_batch else None,
                       "profiles": report.facts.get("profiles"),
+                      "profiling_verbosity": "detailed" if detailed else "default",
                       "calibration": "explicit Q/DQ in the ONNX" if target.precision == "int8" else None,
                       "qdq_flavour": report.facts.get("qdq_flavour"), "qdq_weights": report.facts.get("qdq_weights")},
             "layers": int(network.num_layers), "build_s": round(time.time() - t0, 1),
@@ -163,11 +167,14 @@ def _build(trt, onnx_path, target, out, timing_cache: Optional[str], dynamic_bat
     return meta
 
 
-def cached_engine(onnx_path, target, log=None) -> Path:
+def cached_engine(onnx_path, target, log=None, detailed: bool = False) -> Path:
     """An engine for ``onnx_path`` on this board, built once into ``<onnx dir>/.engines/`` and reused
-    (ops bundles and validation hand the board ONNX files)."""
-    out = Path(onnx_path).parent / ".engines" / (Path(onnx_path).stem + "." + target.name + ".engine")
+    (ops bundles and validation hand the board ONNX files). ``detailed``: built at DETAILED profiling
+    verbosity, cached apart (per-layer profiles; NVIDIA notes it can add enqueue latency)."""
+    out = Path(onnx_path).parent / ".engines" / (Path(onnx_path).stem + "." + target.name + (
+        ".detailed" if detailed else "") + ".engine")
     if not out.is_file() or not Path(str(out) + ".json").is_file():
-        build_engine(onnx_path, target, out, timing_cache_dir=str(out.parent), log=log or (lambda s: None))
+        build_engine(onnx_path, target, out, timing_cache_dir=str(out.parent), log=log or (lambda s: None),
+                     detailed=detailed)
     return out
 
