@@ -158,3 +158,67 @@ def test_a_table_from_another_machine_is_named_against_the_boards_own_fingerprin
     (w,) = _board_provenance(get_board("loop"), tmp_path / "other.json", target, False)
     assert "than board 'loop'" in w and "CPU ISA: table has amx_int8" in w and "onnxruntime: table 0.0.1" in w
     assert "edgenas drift" in w and "--board loop" in w
+
+
+def _external_copy(tmp_path: Path) -> Path:
+    """The doctor's tiny model with its weights in an external file (both travel to the board)."""
+    import onnx
+
+    model = tmp_path / "own" / "tiny.onnx"
+    model.parent.mkdir()
+    onnx.save_model(onnx.load(str(DOCTOR / "tiny.onnx")), str(model), save_as_external_data=True,
+                    location="tiny.weights", size_threshold=0)
+    assert (model.parent / "tiny.weights").is_file()
+    return model
+
+
+def test_profile_own_model_on_the_board_writes_the_files_here(env, tmp_path):
+    import onnx
+
+    target = fast_target(tmp_path)
+    model = _external_copy(tmp_path)
+    out = tmp_path / "prof" / "tiny.profile.json"
+    args = ("profile", model, "--target", target, "--board", "loop", "--budget-s", "2", "--out", out, "--quiet")
+    proc = cli(env, *args, check=0)
+    assert "mapped to ONNX nodes" in proc.stdout and "started job" in proc.stderr, proc.stderr
+    p = json.loads(out.read_text())
+    assert p["schema"] == "edgenas.model_profile/1" and p["board"] == "loop" and p["model"]["path"] == str(model)
+    assert p["e2e"]["median_ms"] > 0 and p["coverage"] >= 0.95 and p["rows"] and p["protocol"]["profiled_runs"] > 0
+    nodes = {n.name for n in onnx.load(str(model), load_external_data=False).graph.node}
+    covered = [n for r in p["rows"] for n in r["onnx_nodes"]]
+    assert covered and set(covered) <= nodes and len(covered) == len(set(covered))
+    md = out.with_suffix(".md").read_text()
+    assert "# Per-layer profile: tiny.onnx on board loop" in md and "| # | ONNX node(s) |" in md
+    # measured there: the job ran in the board's work dir, with the model's external data beside it
+    (job,) = (tmp_path / "board work" / "jobs").glob("*/profile.json")
+    assert (job.parent / "in" / "tiny.weights").is_file() and json.loads(job.read_text())["e2e"] == p["e2e"]
+    # the same command again fetches the finished job's result instead of measuring again
+    proc = cli(env, *args, check=0)
+    assert "finished earlier" in proc.stderr and json.loads(out.read_text())["e2e"] == p["e2e"], proc.stderr
+
+
+def test_profile_own_model_bad_board_is_one_line_and_writes_nothing(env, sshd, tmp_path):
+    import shlex
+    import sys
+
+    from .loopback_ssh import board, write_boards
+
+    target = fast_target(tmp_path)
+    out = tmp_path / "prof" / "tiny.profile.json"
+    line = one_line_error(cli(env, "profile", DOCTOR / "tiny.onnx", "--target", target, "--board", "nope", "--out", out))
+    assert "unknown board 'nope'" in line, line
+    line = one_line_error(cli(env, "profile", DOCTOR / "tiny.onnx", "--target", "t4-trt-fp16", "--board", "loop",
+                              "--out", out))
+    assert "runs tensorrt" in line and "ONNX Runtime targets" in line, line
+    # a board whose Python lacks onnxruntime: the readiness line, before anything is uploaded
+    blocker = tmp_path / "blk" / "onnxruntime"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no onnxruntime on this board')\n")
+    py = tmp_path / "python-no-ort"
+    py.write_text('#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{}" exec {} "$@"\n'.format(shlex.quote(str(tmp_path / "blk")),
+                                                                                 shlex.quote(sys.executable)))
+    py.chmod(0o755)
+    e = sshd.env(write_boards(tmp_path / "b2.yaml", noort=board(sshd, tmp_path / "noort work", python=str(py))))
+    line = one_line_error(cli(e, "profile", DOCTOR / "tiny.onnx", "--target", target, "--board", "noort", "--out", out))
+    assert "board 'noort' cannot profile your model" in line and "onnxruntime is missing" in line, line
+    assert not list((tmp_path / "noort work").glob("jobs/*")) and not out.parent.exists()

@@ -176,7 +176,7 @@ def _model(nodes, inputs, outputs, inits=(), opset=17, domains=()):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in domains])
 
 
-def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, tiny, target, capsys):
+def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, tiny, target, capsys, monkeypatch):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
     out = tmp_path / "out.json"
@@ -193,7 +193,9 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, tiny, target
     _one_line_error(capsys, ["profile", custom, "--target", target[0], "--out", out], "my_fancy_node", "FancyOp")
     _one_line_error(capsys, ["profile", tiny, "--target", target[0], "--input-shape", "nope:1x3x32x32", "--out", out],
                     "no input 'nope'", "input")
-    _one_line_error(capsys, ["profile", tiny, "--target", target[0], "--board", "orin", "--out", out], "--board")
+    monkeypatch.setenv("EDGENAS_BOARDS", str(tmp_path / "boards.yaml"))  # no boards registered
+    _one_line_error(capsys, ["profile", tiny, "--target", target[0], "--board", "orin", "--out", out],
+                    "unknown board 'orin'", "edgenas board add orin")
     assert not out.exists() and not (tmp_path / "out.md").exists()
     plain = tmp_path / "relu.onnx"  # nothing to quantize
     onnx.save(_model([helper.make_node("Relu", ["x"], ["t"], name="a"), helper.make_node("Add", ["t", "x"], ["y"], name="b")],

@@ -36,6 +36,16 @@ def _version(module: str) -> Optional[str]:
     return str(getattr(m, "__version__", "unknown"))
 
 
+def _found(module: str) -> bool:
+    """Whether ``module`` is installed, without importing it (the agent blocks onnx until a command needs it)."""
+    from importlib.machinery import PathFinder
+
+    try:
+        return PathFinder.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def doctor(workdir: str, target: Any = None) -> Dict[str, Any]:
     """{"env": what this board has; "doctor": with a target, edgenas's own doctor for it (a tiny model built,
     run and compared on the target's runtime), or None}."""
@@ -59,7 +69,8 @@ def environment(workdir: str) -> Dict[str, Any]:
                             "edgenas": __version__, "edgenas_path": PACKAGE_DIR,
                             "torch_blocked": sys.modules.get("torch", 0) is None,
                             "numpy": _version("numpy"), "onnxruntime": _version("onnxruntime"),
-                            "tensorrt": _version("tensorrt"), "free_bytes": agent_store.free_bytes(workdir)}
+                            "tensorrt": _version("tensorrt"), "free_bytes": agent_store.free_bytes(workdir),
+                            "onnx_found": _found("onnx")}
     if info["onnxruntime"]:
         import onnxruntime
 
@@ -166,6 +177,44 @@ def validate(args) -> int:
     return 0
 
 
+def _own_copies(folder: str) -> None:
+    """Give every file under ``folder`` its own copy: uploads are placed as hard links to the file store, and onnx
+    refuses external data with several links (its guard against hard-link attacks)."""
+    import shutil
+
+    for root, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(root, n)
+            if os.path.isfile(p) and os.stat(p).st_nlink > 1:
+                shutil.copyfile(p, p + ".copy")
+                os.replace(p + ".copy", p)
+
+
+def profile_model(args) -> int:
+    """Per-layer profile of a user's ONNX model in context (edgenas.latency.model_profile.profile_models) on the
+    host-saved feeds; writes the profile JSON (the host writes the Markdown and the plot)."""
+    import numpy as np
+
+    from ..latency.model_profile import profile_models
+    from ..util.io import atomic_write_json
+
+    _allow_onnx()  # the profile maps kernels back to the model's ONNX nodes: it reads the graph with onnx
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise EdgenasError("onnx is not installed on this board: {} -m pip install --user onnx".format(sys.executable))
+    _own_copies(os.path.dirname(os.path.abspath(args.model)))
+    target = _target(args.target_json)
+    with np.load(args.feeds, allow_pickle=False) as z:
+        feeds = {k[len("feed:"):] if k.startswith("feed:") else k: np.ascontiguousarray(z[k]) for k in z.files}
+    report = _progress_writer(args.progress) if args.progress else None
+    prof = profile_models({"model": args.model}, target, feeds, args.seed, args.budget_s, on_progress=report)["model"]
+    atomic_write_json(args.out, prof)
+    _say("profiled {}: end-to-end {:.4f} ms, {} rows, in {:.1f} s".format(args.model, prof["e2e"]["median_ms"],
+                                                                         len(prof["rows"]), prof["seconds"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m edgenas.agent", description=__doc__.splitlines()[0])
     p.add_argument("--workdir", required=True, help="the board's edgenas work dir (absolute)")
@@ -212,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--thresholds-json", help="every threshold as JSON (tolerances per output too); replaces the four above")
     va.add_argument("--class-outputs", help="comma-separated outputs that hold class scores")
     va.add_argument("--save-outputs", help="also save the artifact's outputs here (the host runs a metric hook on them)")
+    pm = sub.add_parser("profile-model", help="per-layer profile of an ONNX model in context (wraps "
+                                              "edgenas.latency.model_profile.profile_models)")
+    pm.add_argument("model")
+    pm.add_argument("--target-json", required=True)
+    pm.add_argument("--feeds", required=True, help=".npz with one array per model input (one inference)")
+    pm.add_argument("--out", required=True, help="profile JSON to write")
+    pm.add_argument("--progress", help="append progress events (JSON lines) to this file")
+    pm.add_argument("--seed", type=int, default=0)
+    pm.add_argument("--budget-s", type=cli_type("budget_s", "--budget-s"), default=90.0)
     return p
 
 
@@ -243,9 +301,9 @@ def dispatch(argv: List[str]) -> int:
                 agent_jobs.kill(os.path.join(wd, "jobs", j))
             running = [j["id"] for j in agent_jobs.list_jobs(wd) if j["state"] == "running"]
         out = agent_store.clean(wd, args.all, running, os.path.basename(os.path.dirname(PACKAGE_DIR)))
-    elif args.cmd in ("profile", "build", "validate"):
+    elif args.cmd in ("profile", "build", "validate", "profile-model"):
         args.workdir = wd
-        return {"profile": profile, "build": build, "validate": validate}[args.cmd](args)
+        return {"profile": profile, "build": build, "validate": validate, "profile-model": profile_model}[args.cmd](args)
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
     return 0

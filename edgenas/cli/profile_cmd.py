@@ -87,8 +87,9 @@ def model_parser(psub) -> None:
                         "--target T)", description="Per-layer profile of your own ONNX model, taken in context: every "
                         "kernel mapped back to its ONNX nodes (and torch modules), with the end-to-end time measured in "
                         "the same interleaved run. Writes JSON, Markdown and a PNG.")
-    m.add_argument("model", help="ONNX file (external data, several inputs and outputs, opsets 13-20)")
-    m.add_argument("--target", default=keep, help="an ONNX Runtime target (default: cpu-x86-ort-fp32)")
+    m.add_argument("model", help="ONNX file (external data, several inputs and outputs, opsets 13-20), or a TensorRT "
+                   "engine built by edgenas for a TensorRT target")
+    m.add_argument("--target", default=keep, help="an ONNX Runtime or TensorRT target (default: cpu-x86-ort-fp32)")
     m.add_argument("--out", default=keep, help="profile JSON (default: MODEL.profile.json; .md and .png beside it)")
     m.add_argument("--input-shape", action="append", metavar="NAME:1x3x224x224",
                    help="sizes for the dynamic dims of an input (repeat per input)")
@@ -101,7 +102,13 @@ def model_parser(psub) -> None:
                    help="with --shapes: the per-layer profile at these shapes (default opt; e.g. min,opt,max)")
     num(m, "--seed", default=keep)
     num(m, "--budget-s", default=90.0, help="seconds of timing (default 90; rounds come from the target)")
-    m.add_argument("--board", default=keep, help="not yet: run the same command on the board itself")
+    m.add_argument("--board", default=keep, help="measure on this board over SSH (edgenas board add/setup; --target "
+                   "defaults to the board's); the profile files are written here")
+    m.add_argument("--accept-new-host-key", action="store_true", default=keep,
+                   help="first contact: trust and record the board's host key (a changed key is still refused)")
+    m.add_argument("--fresh", action="store_true", default=keep,
+                   help="profile on the board again even if the board has a finished job")
+    num(m, "--max-upload-mb", default=keep, help="refuse uploads to a board over this many MB (default 2048)")
     m.add_argument("--quiet", action="store_true", default=keep)
     m.set_defaults(func=run_model)
 
@@ -111,9 +118,11 @@ def run_model(args) -> int:
 
     if getattr(args, "shapes", None):
         return run_model_shapes(args)
-    r = api.profile_model(args.model, getattr(args, "target", None) or "cpu-x86-ort-fp32", getattr(args, "out", None),
+    r = api.profile_model(args.model, getattr(args, "target", None), getattr(args, "out", None),
                           args.input_shape, args.inputs, getattr(args, "seed", 0) or 0, args.budget_s,
-                          progress=not getattr(args, "quiet", False), board=getattr(args, "board", None))
+                          progress=not getattr(args, "quiet", False), board=getattr(args, "board", None),
+                          accept_new_host_key=getattr(args, "accept_new_host_key", False),
+                          fresh=getattr(args, "fresh", False), max_upload_mb=getattr(args, "max_upload_mb", 2048.0))
     print("\n".join(r.summary()))
     print("wrote {} ({} rows), {}{} in {:.0f} s".format(r.profile, r.rows, r.markdown,
                                                        " and " + str(r.plot) if r.plot else "", r.seconds))
@@ -128,6 +137,9 @@ def run_model_shapes(args) -> int:
 
     if args.input_shape:
         raise EdgenasError("give --shapes or --input-shape, not both (--shapes NAME:SHAPE fixes one size)")
+    if getattr(args, "board", None):
+        raise EdgenasError("--shapes is not yet supported with --board; profile on the board at one shape with "
+                           "--input-shape NAME:1x3x224x224 instead")
     target = getattr(args, "target", None) or "cpu-x86-ort-fp32"
     layers_at = [w.strip() for w in args.layers_at.split(",") if w.strip()]
     bad = [w for w in layers_at if w not in ("min", "opt", "max")]

@@ -270,10 +270,26 @@ def _probe(path: str) -> str:
     return path
 
 
+class _Rounds:
+    """``interleave``'s progress bar as an ``on_progress(done, total)`` callback (the board agent's progress events)."""
+
+    def __init__(self, total: int, report: Callable[[int, int], None]) -> None:
+        self.total, self.n, self.report = total, 0, report
+
+    def update(self, k: int) -> None:
+        self.n += k
+        self.report(self.n, self.total)
+
+    def close(self) -> None:
+        pass
+
+
 def profile_models(models: Dict[str, Any], target, feeds: Dict[str, np.ndarray], seed: int = 0, budget_s: float = 90.0,
-                   progress: bool = False) -> Dict[str, Dict[str, Any]]:
+                   progress: bool = False, on_progress: Optional[Callable[[int, int], None]] = None
+                   ) -> Dict[str, Dict[str, Any]]:
     """Profile every model of ``models`` ({key: ONNX path}) per layer on ``target`` in one interleaved run.
-    Returns {key: profile dict} (see ``profile_model``)."""
+    Returns {key: profile dict} (see ``profile_model``). ``on_progress(done, total)``: called per round instead
+    of a progress bar."""
     import onnx
     import onnxruntime as ort
 
@@ -302,8 +318,8 @@ def profile_models(models: Dict[str, Any], target, feeds: Dict[str, np.ndarray],
         pnames = [probe.get_outputs()[0].name]
         calls["\tprobe\tprofiled"] = lambda: probe.run(pnames, px)
         calls["\tprobe\tplain"] = lambda: probe_plain.run(pnames, px)
-        bar = None
-        if progress:
+        bar: Any = _Rounds(target.protocol.rounds, on_progress) if on_progress is not None else None
+        if progress and bar is None:
             from ..util.progress import progress as pbar
 
             bar = pbar(target.protocol.rounds, "profiling", "rounds")

@@ -83,27 +83,52 @@ def _no_board(board, what: str) -> None:
                            "edgenas".format(what))
 
 
-def profile_model(model: PathLike, target="cpu-x86-ort-fp32", out: Optional[PathLike] = None, input_shape=None,
+def profile_model(model: PathLike, target=None, out: Optional[PathLike] = None, input_shape=None,
                   inputs: Optional[PathLike] = None, seed: int = 0, budget_s: float = 90.0, progress: bool = True,
-                  board: Optional[str] = None) -> ModelProfileResult:
+                  board: Optional[str] = None, accept_new_host_key: bool = False, fresh: bool = False,
+                  max_upload_mb: float = 2048.0) -> ModelProfileResult:
     """Per-layer profile of an ONNX model on ``target``, in context: each row the ONNX nodes one kernel covers
     (after the runtime's fusions), op types, shapes, precision, median and spread, share of the total, plus the
     end-to-end time measured in the same interleaved run and the gap as overhead. Writes ``out`` (JSON; default
     ``<model>.profile.json``) with a Markdown table and a PNG plot beside it. ``input_shape``: sizes for
-    dynamic dims (``"name:1x3x224x224"`` or {name: dims}); ``inputs``: an .npz to feed instead of random data."""
+    dynamic dims (``"name:1x3x224x224"`` or {name: dims}); ``inputs``: an .npz to feed instead of random data.
+    ``target``: default the board's target, else cpu-x86-ort-fp32. ``board``: measure on that board over SSH
+    (the model, its external data and the feeds are uploaded; running the same call again re-attaches to the
+    board's job, ``fresh`` measures again); the files are written here."""
     from ..latency.model_profile import profile_models
     from ..latency.model_report import write_profile
     from ..util.checks import check
 
-    _no_board(board, "the per-layer profile")
     check("seed", seed)
     check("budget_s", budget_s)
-    t = as_target(target)
+    check("max_upload_mb", max_upload_mb)
+    entry = None
+    if board:
+        from ..board.deploy import one_board
+
+        entry = one_board(board, "a per-layer profile")
+    t = as_target(target or (entry.target if entry is not None and entry.target else "cpu-x86-ort-fp32"))
     out = Path(out) if out else Path(str(Path(model).with_suffix("")) + ".profile.json")
     output_path(out, "profile")
+    if t.backend == "tensorrt" and entry is None:  # IProfiler + engine inspector: MODEL.onnx or MODEL.engine
+        from .own_model_trt import profile_trt
+
+        prof = profile_trt(model, t, lambda onnx: _inputs(onnx, t, input_shape, inputs, 1, seed)[3][0],
+                           bool(input_shape or inputs), seed, budget_s, progress)
+        paths = write_profile(prof, out)
+        return ModelProfileResult(Path(paths["json"]), Path(paths["markdown"]), Path(paths["plot"]) if paths["plot"]
+                                  else None, prof["e2e"]["median_ms"], prof["kernel_sum_ms"], prof["sum_over_e2e"],
+                                  prof["coverage"], prof["module_coverage"], len(prof["rows"]), prof["seconds"], prof)
     _, _, _, feeds = _inputs(model, t, input_shape, inputs, 1, seed)
-    prof = profile_models({"model": str(model)}, t, feeds[0], seed, budget_s, progress)["model"]
-    paths = write_profile(prof, out)
+    if entry is not None:
+        from ..board.own_model import remote_profile_model
+
+        prof = remote_profile_model(entry, model, t, feeds[0], seed, budget_s, accept_new_host_key, fresh, progress,
+                                    int(check("max_upload_mb", max_upload_mb) * 2 ** 20))
+        paths = write_profile(prof, out, "{} on board {}".format(Path(model).name, entry.name))
+    else:
+        prof = profile_models({"model": str(model)}, t, feeds[0], seed, budget_s, progress)["model"]
+        paths = write_profile(prof, out)
     return ModelProfileResult(Path(paths["json"]), Path(paths["markdown"]), Path(paths["plot"]) if paths["plot"] else None,
                               prof["e2e"]["median_ms"], prof["kernel_sum_ms"], prof["sum_over_e2e"], prof["coverage"],
                               prof["module_coverage"], len(prof["rows"]), prof["seconds"], prof)
