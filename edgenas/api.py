@@ -21,6 +21,7 @@ from .tasks.doctor import DoctorResult, doctor
 from .tasks.own_model import ModelProfileResult, PlanResult, profile_model, quantize_auto
 from .tasks.drift import DriftResult, check_table
 from .tasks.inspect import PredictResult, TableInfo, inspect_table, predict
+from .tasks.prune_own import PruneOwnResult, prune_own, prune_torch
 from .tasks.profile import BundleResult, ProfileResult, plan_bundle, profile, profile_bundle
 from .tasks.search import SearchResult, search
 from .tasks.train import ModelResult, SupernetResult, extract, finetune, train_supernet
@@ -30,13 +31,13 @@ __all__ = [
     # stages
     "profile", "plan_bundle", "profile_bundle", "train_supernet", "search", "extract", "finetune", "prune",
     "export", "quantize", "check", "build", "doctor", "validate", "validate_saved", "run_pipeline",
-    "check_table", "profile_model", "quantize_auto", "predict", "inspect_table",
+    "check_table", "profile_model", "quantize_auto", "predict", "inspect_table", "prune_own", "prune_torch",
     # boards over SSH (edgenas board ...)
     "add_board", "load_boards", "get_board", "remove_board", "setup_board", "board_jobs", "clean_board", "remote_profile",
     # results and configuration
     "ProfileResult", "BundleResult", "SupernetResult", "SearchResult", "ModelResult", "PruneResult", "ExportResult",
     "QuantizeResult", "CheckResult", "BuildResult", "DoctorResult", "ValidationResult", "PipelineResult",
-    "DriftResult", "ModelProfileResult", "PlanResult", "PredictResult", "TableInfo", "BoardEntry",
+    "DriftResult", "ModelProfileResult", "PlanResult", "PruneOwnResult", "PredictResult", "TableInfo", "BoardEntry",
     "PipelineConfig", "load_pipeline",
     # lookups
     "Target", "load_target", "list_targets", "get_space", "list_spaces", "EdgenasError",
