@@ -89,7 +89,10 @@ def remote_profile_model(board: BoardArg, model, target, feeds: Dict[str, np.nda
     inference: {input name: array}); returns the profile dict (``edgenas.latency.model_profile``) with the
     host's model path and the board's name. Running the same call again re-attaches to the remote job, or
     fetches its result (``fresh``: measure again)."""
-    if target.backend != "onnxruntime":
+    from ..backends.registry import get_backend
+
+    spec = get_backend(target.backend)
+    if spec.builds_engine or not spec.runs_file(str(model)):  # the ONNX itself is what the board times
         raise EdgenasError("target '{}' runs {}; per-layer profiles of your own model run on ONNX Runtime targets "
                            "(e.g. cpu-x86-ort-fp32)".format(target.name, target.backend))
     entry = one_board(board, "a per-layer profile")

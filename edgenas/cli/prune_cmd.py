@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     own.add_argument("--torch", metavar="PKG.MODULE:FACTORY", help="function returning your nn.Module (no arguments)")
     own.add_argument("--weights", help="state dict to load into the factory's model")
     own.add_argument("--input-shape", help="example input shape, e.g. 1x3x224x224")
-    own.add_argument("--target", default="cpu-x86-ort-fp32", help="ONNX Runtime target the latency is measured on")
+    own.add_argument("--target", help="ONNX Runtime target the latency is measured on (default cpu-x86-ort-fp32)")
     own.add_argument("--board", help="remote board (not yet supported with --torch)")
     own.add_argument("--keep", action="append", metavar="REGEX", help="never prune modules whose name matches (repeatable)")
     own.add_argument("--finetune", metavar="PKG.MODULE:FUNCTION", help="hook(model, step, final) called between steps and "
@@ -34,12 +34,23 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from .. import api
 
+    from ..errors import EdgenasError
+
+    if args.target is not None:
+        from ..tasks.common import as_target
+
+        as_target(args.target)  # a bad target file is named before anything else
     if args.torch:
         return _run_own(args)
-    if not args.model or not args.table:
-        from ..errors import EdgenasError
-
+    if not args.model:
         raise EdgenasError("prune needs a checkpoint and --table, or --torch pkg.module:factory --input-shape 1x3xHxW")
+    if args.target is not None:
+        raise EdgenasError("--target is for --torch; a checkpoint is pruned for the target of its --table")
+    if not args.table:
+        from ..nas.train import load_checkpoint
+
+        load_checkpoint(args.model)  # a bad checkpoint is named first
+        raise EdgenasError("prune of a checkpoint needs --table (the latency table of the deployment target)")
 
     r = api.prune(args.model, args.table, args.latency_ms, args.out, args.round_to, args.importance, not args.no_measure,
                   args.finetune_epochs, args.lr, args.data, args.train_subset, args.val_size, args.device, not args.quiet)
@@ -59,13 +70,14 @@ def _run_own(args) -> int:
         raise EdgenasError("--torch prunes your own model: drop the checkpoint argument and --table")
     if not args.input_shape:
         raise EdgenasError("--torch needs --input-shape, e.g. --input-shape 1x3x224x224")
-    r = api.prune_torch(args.torch, args.input_shape, args.latency_ms, args.out, target=args.target, weights=args.weights,
+    target = args.target or "cpu-x86-ort-fp32"
+    r = api.prune_torch(args.torch, args.input_shape, args.latency_ms, args.out, target=target, weights=args.weights,
                         board=args.board, keep=args.keep, finetune=args.finetune, max_ratio=args.max_ratio, round_to=args.round_to,
                         log=None if args.quiet else print)
     print("pruned     {:.3f} M -> {:.3f} M params in {} step(s); {} measured candidate(s){}".format(
         r.params_before_m, r.params_after_m, r.steps, len(r.candidates), " (resumed)" if r.resumed else ""))
     print("latency    baseline {:.4f} ms -> measured {:.4f} ms ({:.2f}x the baseline timed alongside; budget {:.4f} ms) "
-          "on {}".format(r.baseline_ms, r.measured_ms, r.measured_ratio, r.budget_ms, args.target))
+          "on {}".format(r.baseline_ms, r.measured_ms, r.measured_ratio, r.budget_ms, target))
     print("accuracy   {}".format(r.note))
     print("saved      {} (torch.save of the module) and {} in {:.0f} s".format(r.out, r.log, r.seconds))
     return 0
