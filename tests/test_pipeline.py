@@ -75,7 +75,8 @@ def test_over_budget_on_the_board_is_pruned_again_or_ends_fail_with_the_measurem
     summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
     budget = summary["budget"]
     assert budget["attempts"][0]["measured_ms"] > 0.05, budget  # the first model really was over budget
-    assert "over     shipped model measured" in res.stdout and (tmp_path / "run" / "attempt-2").is_dir()
+    assert "over     shipped model measured" in res.stdout  # and a second attempt ran, or said why it could not
+    assert (tmp_path / "run" / "attempt-2").is_dir() or "stage 'prune-2' failed" in (budget.get("stopped") or "")
     report = (tmp_path / "run" / "report" / "report.md").read_text()
     assert budget["message"] in res.stdout and budget["message"] in report
     if budget["status"] == "PASS":
